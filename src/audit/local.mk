@@ -1,0 +1,1 @@
+# src/audit: see Makefile.am

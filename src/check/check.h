@@ -1,0 +1,153 @@
+/* The check engine's types and API: service/member/check definitions (built from the config),
+ * per-member runtime state with history, the scheduler on the libuv loop, and the plugin host.
+ * Everything here is read by api/ (status, metrics) and by detect/ (observations). */
+#ifndef FO_CHECK_CHECK_H
+#define FO_CHECK_CHECK_H
+
+#include <failoverd/plugin.h>
+#include <stdint.h>
+
+#include "core/fo.h"
+
+struct uv_loop_s;
+struct json_object;
+
+/* ---- definitions (immutable once built; a reload builds new ones) ---- */
+
+struct fo_member_def {
+    char *name;
+    char *zone;
+    char *address;  /* host:port, URL or conninfo */
+    char **tags;
+    int ntags;
+    int priority;   /* higher is preferred */
+};
+
+struct fo_check_def {
+    char *type;                 /* plugin name: postgres, redis, http, tcp, jsonrpc, exec */
+    uint32_t interval_ms;
+    uint32_t timeout_ms;
+    uint32_t jitter_ms;         /* each run is delayed by a random 0..jitter_ms */
+    int rise;                   /* consecutive good results to go up */
+    int fall;                   /* consecutive critical results to go down */
+    struct json_object *params; /* owned reference (json_object_get) or NULL */
+    char *secret;               /* resolved secret or NULL; never logged */
+    char *where;                /* "file:line:col" of the check node, for plugin errors */
+};
+
+struct fo_service_def {
+    char *name;
+    char *kind;                   /* postgres, redis, http, rpc, ... */
+    struct fo_member_def *members;
+    int nmembers;
+    struct fo_check_def check;
+    struct json_object *failover; /* kept as parsed for later issues (owned reference) */
+};
+
+void fo_service_def_free(struct fo_service_def *s); /* frees the members, not s itself */
+/* 1 when the check of member m of a and of b are the same definition (reload keeps state). */
+int fo_check_def_same(const struct fo_service_def *a, const struct fo_member_def *ma,
+                      const struct fo_service_def *b, const struct fo_member_def *mb);
+
+/* ---- runtime state ---- */
+
+#define FO_HISTORY_MAX 32
+/* Latency histogram upper bounds in ms (Prometheus buckets); the last bucket is +Inf. */
+#define FO_LAT_BUCKETS 12
+extern const double fo_lat_bounds_ms[FO_LAT_BUCKETS - 1];
+
+struct fo_sample {
+    int64_t wall_ms;
+    enum fo_status status; /* raw status of that run (after TILT mapping) */
+    float latency_ms;
+};
+
+/* Hysteresis in HAProxy's terms: the confirmed status turns critical after `fall` consecutive
+ * critical results and good (ok/warning) after `rise` consecutive good ones. Unknown results
+ * neither confirm nor refute: they reset both streaks, and after `fall` consecutive unknowns
+ * the confirmed status becomes unknown. Starts unknown. Pure: unit-tested on a fake clock. */
+struct fo_hyst {
+    enum fo_status status; /* confirmed */
+    int good;              /* consecutive ok/warning */
+    int bad;               /* consecutive critical */
+    int unknown;           /* consecutive unknown */
+};
+/* Feeds one raw status; returns 1 when the confirmed status changed. */
+int fo_hyst_feed(struct fo_hyst *h, enum fo_status raw, int rise, int fall);
+
+struct fo_member_state {
+    struct fo_hyst hyst;
+    enum fo_status raw;            /* last raw status */
+    struct fo_result last;         /* last full result (facts) */
+    int64_t last_wall_ms;          /* wall time of the last result (0: none yet) */
+    int64_t last_mono_ms;          /* monotonic time of the last result */
+    int64_t last_change_wall_ms;   /* wall time the confirmed status last changed */
+    uint64_t runs;                 /* results recorded */
+    uint64_t errors;               /* plugin errors or unknown results */
+    uint64_t timeouts;             /* runs cancelled by the hard timeout */
+    uint64_t overlaps_skipped;     /* ticks skipped because a run was still in flight */
+    uint64_t lat_buckets[FO_LAT_BUCKETS]; /* non-cumulative counts */
+    double lat_sum_ms;
+    struct fo_sample history[FO_HISTORY_MAX]; /* ring: newest at (hist_head - 1) */
+    int hist_head;
+    int hist_len;
+};
+
+/* Records one result into state (history, histogram, hysteresis). Returns 1 when the confirmed
+ * status changed. Pure: used by the scheduler and by unit tests. */
+int fo_member_state_record(struct fo_member_state *st, const struct fo_check_def *def,
+                           const struct fo_result *r, int64_t wall_ms, int64_t mono_ms);
+
+/* ---- TILT (DESIGN.md rule 8) ---- */
+
+struct fo_tilt {
+    int active;
+    int64_t since_mono_ms;   /* when TILT was entered */
+    int64_t stable_since_ms; /* monotonic time since when no stall/jump was seen */
+    int64_t last_mono_ms;    /* previous tick, monotonic */
+    int64_t last_wall_ms;    /* previous tick, wall */
+    int64_t tick_ms;         /* expected tick period */
+    uint64_t entered;        /* times entered */
+    char reason[64];
+};
+/* Feeds one tick (pure). Enters TILT when the loop lagged more than 1 s beyond the tick period or
+ * the wall clock moved more than 1 s against the monotonic clock; leaves after `stable_ms`
+ * without either. Returns 1 on entering, -1 on leaving, 0 otherwise. */
+int fo_tilt_tick(struct fo_tilt *t, int64_t mono_ms, int64_t wall_ms, int64_t stable_ms);
+
+/* ---- scheduler and plugin host ---- */
+
+struct fo_sched;
+
+/* A member as the scheduler holds it. Read-only for others. */
+struct fo_sched_member {
+    const struct fo_service_def *service;
+    const struct fo_member_def *member;
+    struct fo_member_state state;
+};
+
+/* Called on every recorded result (changed = confirmed status changed). */
+typedef void (*fo_sched_result_fn)(const struct fo_sched_member *m, int changed, void *arg);
+
+struct fo_sched *fo_sched_new(struct uv_loop_s *loop, const char *plugin_dir);
+/* Loads plugins as needed and validates every check's params (errors name file:line:col).
+ * All or nothing: on error nothing changes and err says why. Members whose check definition is
+ * unchanged keep their state and history. The scheduler takes ownership of defs (array of n). */
+int fo_sched_apply(struct fo_sched *s, struct fo_service_def *defs, int n, struct fo_err *err);
+/* Validates defs (plugins load, params valid) without running anything. */
+int fo_sched_validate(struct fo_sched *s, const struct fo_service_def *defs, int n,
+                      struct fo_err *err);
+void fo_sched_on_result(struct fo_sched *s, fo_sched_result_fn fn, void *arg);
+/* Iteration for status, metrics and observations. */
+int fo_sched_nservices(const struct fo_sched *s);
+const struct fo_service_def *fo_sched_service(const struct fo_sched *s, int i);
+int fo_sched_nmembers(const struct fo_sched *s, int service);
+const struct fo_sched_member *fo_sched_member(const struct fo_sched *s, int service, int member);
+const struct fo_tilt *fo_sched_tilt(const struct fo_sched *s);
+/* Stops every timer and run and frees everything once the loop has closed the handles. */
+void fo_sched_close(struct fo_sched *s);
+
+const char *fo_status_name(enum fo_status s);
+int fo_status_parse(const char *s, enum fo_status *out);
+
+#endif

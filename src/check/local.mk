@@ -1,0 +1,1 @@
+# src/check: see Makefile.am

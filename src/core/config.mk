@@ -1,0 +1,1 @@
+# config loader sources (src/core/config.c) go here

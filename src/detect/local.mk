@@ -1,0 +1,1 @@
+# src/detect: see Makefile.am

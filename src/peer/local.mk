@@ -1,0 +1,1 @@
+# src/peer: see Makefile.am

@@ -1,0 +1,1 @@
+# src/raft: see Makefile.am

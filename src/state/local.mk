@@ -1,0 +1,1 @@
+# src/state: see Makefile.am

@@ -1,0 +1,1 @@
+# fuzz targets (./configure --enable-fuzz CC=clang)

@@ -1,0 +1,1 @@
+# shared unit test helpers
