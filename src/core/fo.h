@@ -21,7 +21,8 @@
     X(ABI, "plugin ABI mismatch")                                                                  \
     X(NOTLEADER, "not the leader")                                                                 \
     X(REJECTED, "rejected")                                                                        \
-    X(AGAIN, "try again")
+    X(AGAIN, "try again")                                                                          \
+    X(FSYNC, "fsync failed (fatal: exit)")
 
 enum {
     FO_OK = 0,
@@ -39,7 +40,8 @@ struct fo_err {
 
 const char *fo_strerror(int code);
 /* Sets err (if not NULL) and returns code (negative). */
-int fo_err_set(struct fo_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int fo_err_set(struct fo_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 void *fo_xmalloc(size_t n);
 void *fo_xcalloc(size_t n, size_t size);
