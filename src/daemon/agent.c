@@ -296,6 +296,13 @@ out_loop:
         fo_api_close(a.api);
     fo_sched_close(a.sched);
     fo_http_host_close();
+    if (a.sig_hup.loop) {
+        uv_close((uv_handle_t *)&a.sig_hup, NULL);
+        uv_close((uv_handle_t *)&a.sig_term, NULL);
+        uv_close((uv_handle_t *)&a.sig_int, NULL);
+    }
+    /* Each part closes its own handles (some from close callbacks): let them, then sweep. */
+    uv_run(&a.loop, UV_RUN_DEFAULT);
     uv_walk(&a.loop, fo__walk_close, NULL);
     uv_run(&a.loop, UV_RUN_DEFAULT);
     uv_loop_close(&a.loop);
