@@ -29,7 +29,6 @@
 #define FO_CLI_BODY_MAX    (64L * 1024 * 1024)
 #define FO_CLI_MSG_WIDTH   48
 
-
 struct fo_cli_cmd {
     const char *name;
     const char *args;
@@ -86,7 +85,7 @@ static void fo__error_text(const char *body, char *out, size_t n)
  * (caller frees). A transport error or a status other than 2xx is reported on stderr, naming
  * the URL, and gives FO_CLI_EREQ. */
 int fo_cli_request(struct fo_cli *cli, const char *method, const char *path, const char *body,
-                       char **out)
+                   char **out)
 {
     char url[1024], errbuf[CURL_ERROR_SIZE] = "", auth[1024];
     struct fo__buf b = {NULL, 0};
@@ -501,7 +500,15 @@ static void fo__ms_text(struct json_object *v, char *out, size_t n)
         snprintf(out, n, "%lldms", (long long)ms);
 }
 
-static void fo__print_service(struct json_object *svc, int color, int64_t now)
+/* The leader's verdict on a member (cluster.detection), or "-" when this agent does not lead. */
+static const char *fo__verdict(struct json_object *detection, const char *svc, const char *member)
+{
+    struct json_object *m = fo__get(fo__get(fo__get(detection, "services"), svc), member);
+    return fo__str(m, "verdict", "-");
+}
+
+static void fo__print_service(struct json_object *svc, struct json_object *detection, int color,
+                              int64_t now)
 {
     struct json_object *chk = fo__get(svc, "check");
     struct json_object *members = fo__get(svc, "members");
@@ -516,8 +523,9 @@ static void fo__print_service(struct json_object *svc, int color, int64_t now)
         printf("  (no members)\n");
         return;
     }
-    struct fo__rows t = {.ncols = 7};
-    const char *hdr[] = {"MEMBER", "ZONE", "STATUS", "LATENCY", "SINCE", "MESSAGE", "FACTS"};
+    struct fo__rows t = {.ncols = 8};
+    const char *hdr[] = {"MEMBER", "ZONE",    "STATUS",  "LATENCY",
+                         "SINCE",  "VERDICT", "MESSAGE", "FACTS"};
     fo__row(&t, hdr);
     for (size_t i = 0; i < n; i++) {
         struct json_object *m = json_object_array_get_idx(members, i);
@@ -533,13 +541,15 @@ static void fo__print_service(struct json_object *svc, int color, int64_t now)
         else
             snprintf(msg, sizeof(msg), "%.*s", (int)tl, text);
         fo__key_facts(fo__get(m, "facts"), facts, sizeof(facts));
-        const char *row[] = {fo__str(m, "name", "?"),
-                             fo__str(m, "zone", "?"),
-                             fo__str(m, "status", "?"),
-                             lat,
-                             since,
-                             msg,
-                             facts};
+        const char *row[] = {
+            fo__str(m, "name", "?"),
+            fo__str(m, "zone", "?"),
+            fo__str(m, "status", "?"),
+            lat,
+            since,
+            fo__verdict(detection, fo__str(svc, "name", ""), fo__str(m, "name", "")),
+            msg,
+            facts};
         fo__row(&t, row);
     }
     fo__print_rows(&t, "  ", 2, color);
@@ -576,7 +586,8 @@ static int fo__cmd_status(struct fo_cli *cli, int argc, char **argv)
         if (n == 0)
             printf("\n(no services)\n");
         for (size_t i = 0; i < n; i++)
-            fo__print_service(json_object_array_get_idx(svcs, i), cli->color, now);
+            fo__print_service(json_object_array_get_idx(svcs, i), fo__get(cl, "detection"),
+                              cli->color, now);
     }
     json_object_put(st);
     free(raw);

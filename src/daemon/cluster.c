@@ -473,8 +473,6 @@ static void fo__process(struct fo_cluster *c)
     fo_raft_status(c->raft, &st);
     if (st.leader != c->last_leader)
         fo__leader_changed(c, &st);
-    if (st.leader && st.leader != c->self)
-        c->last_leader_contact_ms = fo__now();
     /* A leader whose no-op applied adopts its own config hash once (DESIGN.md: config.adopt). */
     if (st.state == FO_RAFT_LEADER && fo_raft_ready_to_act(c->raft) && c->config_hash &&
         strcmp(fo_state_adopted_hash(c->state) ? fo_state_adopted_hash(c->state) : "",
@@ -489,9 +487,30 @@ static void fo__process(struct fo_cluster *c)
     fo__reschedule(c);
 }
 
+/* DESIGN.md: an agent that has had no leader for 30 s raises the alarm on its own (paging
+ * comes with the notify part; the event feed carries it until then). */
+static void fo__no_leader_check(struct fo_cluster *c, int64_t now)
+{
+    if (c->last_leader) {
+        c->last_leader_contact_ms = now;
+        return;
+    }
+    if (c->last_leader_contact_ms == 0)
+        c->last_leader_contact_ms = now;
+    if (now - c->last_leader_contact_ms < FO_CLUSTER_NO_LEADER_MS ||
+        now - c->no_leader_alarm_ms < FO_CLUSTER_NO_LEADER_MS)
+        return;
+    char s[24];
+    snprintf(s, sizeof(s), "%lld", (long long)((now - c->last_leader_contact_ms) / 1000));
+    fo_event(FO_LOG_ERROR, "cluster.no_leader", "seconds", s, "hint",
+             "check peer connectivity and the other agents", NULL);
+    c->no_leader_alarm_ms = now;
+}
+
 static void fo__on_tick(uv_timer_t *t)
 {
     struct fo_cluster *c = t->data;
+    fo__no_leader_check(c, fo__now());
     fo_raft_tick(c->raft, fo__now());
     fo__cluster_waits_expire(c, fo__now(), 0);
     fo__process(c);

@@ -13,9 +13,10 @@
 #include "raft/raft.h"
 #include "state/state.h"
 
-#define FO_CLUSTER_T_RAFT (FO_PEER_T_USER_MIN + 0)
-#define FO_CLUSTER_T_OBS  (FO_PEER_T_USER_MIN + 1)
-#define FO_CLUSTER_NODES  16
+#define FO_CLUSTER_T_RAFT       (FO_PEER_T_USER_MIN + 0)
+#define FO_CLUSTER_T_OBS        (FO_PEER_T_USER_MIN + 1)
+#define FO_CLUSTER_NODES        16
+#define FO_CLUSTER_NO_LEADER_MS 30000
 
 struct fo_cluster_node {
     uint64_t id; /* Raft id: FNV-1a 64 of the agent id */
@@ -71,7 +72,8 @@ struct fo_cluster {
     struct fo_api *api;
     struct fo_cluster_wait *waits;
     uint64_t last_leader;
-    int64_t last_leader_contact_ms; /* boot clock: when we last knew a live leader */
+    int64_t last_leader_contact_ms; /* boot clock: when we last knew a leader */
+    int64_t no_leader_alarm_ms;
 
     uv_timer_t tick;
     uv_timer_t obs_timer;
