@@ -17,14 +17,14 @@ struct json_object;
 struct fo_member_def {
     char *name;
     char *zone;
-    char *address;  /* host:port, URL or conninfo */
+    char *address; /* host:port, URL or conninfo */
     char **tags;
     int ntags;
-    int priority;   /* higher is preferred */
+    int priority; /* higher is preferred */
 };
 
 struct fo_check_def {
-    char *type;                 /* plugin name: postgres, redis, http, tcp, jsonrpc, exec */
+    char *type; /* plugin name: postgres, redis, http, tcp, jsonrpc, exec */
     uint32_t interval_ms;
     uint32_t timeout_ms;
     uint32_t jitter_ms;         /* each run is delayed by a random 0..jitter_ms */
@@ -37,7 +37,7 @@ struct fo_check_def {
 
 struct fo_service_def {
     char *name;
-    char *kind;                   /* postgres, redis, http, rpc, ... */
+    char *kind; /* postgres, redis, http, rpc, ... */
     struct fo_member_def *members;
     int nmembers;
     struct fo_check_def check;
@@ -72,20 +72,23 @@ struct fo_hyst {
     int bad;               /* consecutive critical */
     int unknown;           /* consecutive unknown */
 };
-/* Feeds one raw status; returns 1 when the confirmed status changed. */
+/* Feeds one raw status; returns 1 when the confirmed status changed. Once good, the confirmed
+ * status follows ok <-> warning at once (both are good; only the label changes). */
 int fo_hyst_feed(struct fo_hyst *h, enum fo_status raw, int rise, int fall);
+/* Sets the starting state (confirmed unknown, no streaks). */
+void fo_hyst_init(struct fo_hyst *h);
 
 struct fo_member_state {
     struct fo_hyst hyst;
-    enum fo_status raw;            /* last raw status */
-    struct fo_result last;         /* last full result (facts) */
-    int64_t last_wall_ms;          /* wall time of the last result (0: none yet) */
-    int64_t last_mono_ms;          /* monotonic time of the last result */
-    int64_t last_change_wall_ms;   /* wall time the confirmed status last changed */
-    uint64_t runs;                 /* results recorded */
-    uint64_t errors;               /* plugin errors or unknown results */
-    uint64_t timeouts;             /* runs cancelled by the hard timeout */
-    uint64_t overlaps_skipped;     /* ticks skipped because a run was still in flight */
+    enum fo_status raw;                   /* last raw status */
+    struct fo_result last;                /* last full result (facts) */
+    int64_t last_wall_ms;                 /* wall time of the last result (0: none yet) */
+    int64_t last_mono_ms;                 /* monotonic time of the last result */
+    int64_t last_change_wall_ms;          /* wall time the confirmed status last changed */
+    uint64_t runs;                        /* results recorded */
+    uint64_t errors;                      /* plugin errors or unknown results */
+    uint64_t timeouts;                    /* runs cancelled by the hard timeout */
+    uint64_t overlaps_skipped;            /* ticks skipped because a run was still in flight */
     uint64_t lat_buckets[FO_LAT_BUCKETS]; /* non-cumulative counts */
     double lat_sum_ms;
     struct fo_sample history[FO_HISTORY_MAX]; /* ring: newest at (hist_head - 1) */
@@ -93,8 +96,15 @@ struct fo_member_state {
     int hist_len;
 };
 
+/* Starting state: everything zero, confirmed and raw status unknown. */
+void fo_member_state_init(struct fo_member_state *st);
+/* Copies a result without its unused fact slots (a full struct is ~4 KiB), clamping nfacts and
+ * terminating the message. */
+void fo_result_copy(struct fo_result *dst, const struct fo_result *src);
 /* Records one result into state (history, histogram, hysteresis). Returns 1 when the confirmed
- * status changed. Pure: used by the scheduler and by unit tests. */
+ * status changed. r may point at st->last (the scheduler fills it in place). A negative latency
+ * counts as 0; a status outside the enum counts as unknown. Pure: used by the scheduler and by
+ * unit tests. */
 int fo_member_state_record(struct fo_member_state *st, const struct fo_check_def *def,
                            const struct fo_result *r, int64_t wall_ms, int64_t mono_ms);
 
@@ -109,11 +119,23 @@ struct fo_tilt {
     int64_t tick_ms;         /* expected tick period */
     uint64_t entered;        /* times entered */
     char reason[64];
+    int64_t left_mono_ms; /* when TILT was last left (0: never) */
+    int64_t stable_ms;    /* the scheduler's stable period: 3 x the longest interval, >= 3 s */
 };
+
+#define FO_TILT_TICK_MS       250  /* period of the scheduler's TILT timer */
+#define FO_TILT_THRESHOLD_MS  1000 /* loop lag or clock jump that enters TILT */
+#define FO_TILT_STABLE_MIN_MS 3000
+
+/* Primes t: no TILT, expected tick period tick_ms, previous tick at (mono_ms, wall_ms). */
+void fo_tilt_init(struct fo_tilt *t, int64_t tick_ms, int64_t mono_ms, int64_t wall_ms);
 /* Feeds one tick (pure). Enters TILT when the loop lagged more than 1 s beyond the tick period or
  * the wall clock moved more than 1 s against the monotonic clock; leaves after `stable_ms`
  * without either. Returns 1 on entering, -1 on leaving, 0 otherwise. */
 int fo_tilt_tick(struct fo_tilt *t, int64_t mono_ms, int64_t wall_ms, int64_t stable_ms);
+/* 1 when a run that started at run_start_mono_ms and ends now overlapped TILT (TILT is active, or
+ * was left after the run started): its critical result is our hiccup, not evidence. */
+int fo_tilt_covers(const struct fo_tilt *t, int64_t run_start_mono_ms);
 
 /* ---- scheduler and plugin host ---- */
 
@@ -129,14 +151,22 @@ struct fo_sched_member {
 /* Called on every recorded result (changed = confirmed status changed). */
 typedef void (*fo_sched_result_fn)(const struct fo_sched_member *m, int changed, void *arg);
 
+/* Also takes a reference on the process's shared HTTP host (http_host.h) for the plugins.
+ * Returns NULL when that cannot start (error logged). */
 struct fo_sched *fo_sched_new(struct uv_loop_s *loop, const char *plugin_dir);
 /* Loads plugins as needed and validates every check's params (errors name file:line:col).
  * All or nothing: on error nothing changes and err says why. Members whose check definition is
- * unchanged keep their state and history. The scheduler takes ownership of defs (array of n). */
+ * unchanged keep their state and history. The scheduler takes ownership of defs (array of n,
+ * allocated with malloc) in every case: on error it frees them. Returns 0, -FO_ECONFIG (a
+ * definition is wrong) or -FO_EBUSY (called while closing). Safe from a result callback: removed
+ * instances are destroyed later, from the loop. */
 int fo_sched_apply(struct fo_sched *s, struct fo_service_def *defs, int n, struct fo_err *err);
 /* Validates defs (plugins load, params valid) without running anything. */
 int fo_sched_validate(struct fo_sched *s, const struct fo_service_def *defs, int n,
                       struct fo_err *err);
+/* Every error of the last failed apply/validate, one "FILE:LINE:COL: path: message" per line
+ * (err->msg holds only the first); "" when the last one succeeded. */
+const char *fo_sched_errors(const struct fo_sched *s);
 void fo_sched_on_result(struct fo_sched *s, fo_sched_result_fn fn, void *arg);
 /* Iteration for status, metrics and observations. */
 int fo_sched_nservices(const struct fo_sched *s);

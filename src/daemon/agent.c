@@ -72,8 +72,10 @@ int fo_agent_check_config(const char *file)
     struct fo_sched *s = fo_sched_new(&loop, cfg->plugin_dir);
     struct fo_err err = {0};
     int rc = fo_sched_validate(s, cfg->services, cfg->nservices, &err);
-    if (rc < 0)
-        fo__print_errors(err.msg);
+    if (rc < 0) {
+        const char *all = fo_sched_errors(s);
+        fo__print_errors(all && *all ? all : err.msg);
+    }
     fo_sched_close(s);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_walk(&loop, fo__walk_close, NULL);
@@ -134,13 +136,11 @@ static void fo__reload(struct fo_agent *a)
     struct fo_service_def *defs = fo_agentcfg_take_services(cfg, &n);
     struct fo_err err = {0};
     if (fo_sched_apply(a->sched, defs, n, &err) < 0) {
-        fo__log_errors("config.reload_failed", err.msg);
+        const char *all = fo_sched_errors(a->sched);
+        fo__log_errors("config.reload_failed", all && *all ? all : err.msg);
         fo_event(FO_LOG_ERROR, "config.reload", "result", "rejected", "file", a->file, "hint",
                  "the previous configuration keeps running", NULL);
-        /* apply left the scheduler untouched and did not take defs */
-        for (int i = 0; i < n; i++)
-            fo_service_def_free(&defs[i]);
-        free(defs);
+        /* apply left the scheduler running the old checks, and freed defs */
         fo_agentcfg_free(cfg);
         return;
     }
@@ -248,11 +248,9 @@ int fo_agent_run(const char *file, int bootstrap)
     int n = 0;
     struct fo_service_def *defs = fo_agentcfg_take_services(a.cfg, &n);
     if ((rc = fo_sched_apply(a.sched, defs, n, &err)) < 0) {
-        fo__print_errors(err.msg);
-        for (int i = 0; i < n; i++)
-            fo_service_def_free(&defs[i]);
-        free(defs);
-        goto out_loop;
+        const char *all = fo_sched_errors(a.sched);
+        fo__print_errors(all && *all ? all : err.msg);
+        goto out_loop; /* apply freed defs */
     }
     fo_sched_on_result(a.sched, fo__result_to_cluster, &a);
 
