@@ -78,7 +78,11 @@ int fo_cfg_parse_duration(const char *s, uint64_t *ms, char *why, size_t n)
         while (p[ulen] && !(p[ulen] >= '0' && p[ulen] <= '9') && p[ulen] != '.')
             ulen++;
         if (!ulen) {
-            fo__why(why, n, "a number needs a unit (ms, s, m, h)");
+            fo__why(why, n, "a number needs a unit: ms, s, m or h");
+            return -FO_EINVAL;
+        }
+        if (memchr(p, ' ', ulen) || memchr(p, '\t', ulen)) {
+            fo__why(why, n, "no space between the number and its unit");
             return -FO_EINVAL;
         }
         const uint64_t *mult = NULL;
@@ -86,7 +90,7 @@ int fo_cfg_parse_duration(const char *s, uint64_t *ms, char *why, size_t n)
             if (strlen(units[i].unit) == ulen && memcmp(units[i].unit, p, ulen) == 0)
                 mult = &units[i].ms;
         if (!mult) {
-            fo__why(why, n, "unknown unit (use ms, s, m or h, with no space)");
+            fo__why(why, n, "unknown unit: use ms, s, m or h");
             return -FO_EINVAL;
         }
         p += ulen;
@@ -146,7 +150,7 @@ int fo_cfg_parse_size(const char *s, uint64_t *bytes, char *why, size_t n)
         !strcmp(p, "TB"))
         fo__why(why, n, "ambiguous unit: write KiB, MiB, GiB or TiB (1024-based)");
     else
-        fo__why(why, n, "unknown unit (use k, KiB, MiB, GiB or TiB, with no space)");
+        fo__why(why, n, "unknown unit: use k, KiB, MiB, GiB or TiB, with no space");
     return -FO_EINVAL;
 }
 
@@ -330,28 +334,26 @@ int fo_cfg_nerrs(const struct fo_cfg_ctx *c)
 void fo_cfg_check_hostport(struct fo_cfg_ctx *c, const struct fo_cfg_loc *loc, const void *value)
 {
     const char *s = *(char *const *)value;
-    const char *colon = NULL, *host = s;
-    size_t hlen;
+    const char *colon = NULL;
+    size_t hlen = 0;
 
     if (!s)
         return;
     if (*s == '[') {
         const char *rb = strchr(s, ']');
         colon = rb && rb[1] == ':' ? rb + 1 : NULL;
-        host = s + 1;
-        hlen = rb ? (size_t)(rb - host) : 0;
+        hlen = rb ? (size_t)(rb - s - 1) : 0;
     } else {
         colon = strrchr(s, ':');
         hlen = colon ? (size_t)(colon - s) : 0;
         if (colon && memchr(s, ':', hlen))
             colon = NULL; /* a bare IPv6 address needs brackets */
     }
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || !hlen || !colon[1] || *end || port < 1 || port > 65535 ||
-        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+    const char *port = colon ? colon + 1 : "";
+    size_t plen = strlen(port);
+    if (!hlen || !plen || plen > 5 || strspn(port, "0123456789") != plen || atoi(port) < 1 ||
+        atoi(port) > 65535)
         fo_cfg_err(c, loc, "expected host:port like 127.0.0.1:8740 or [::1]:8740");
-    (void)host;
 }
 
 static void fo__check_charset(struct fo_cfg_ctx *c, const struct fo_cfg_loc *loc, const char *s,

@@ -29,11 +29,11 @@ int fo_cfg_read_secret_file(const char *path, char **out, size_t *len, char *why
 
 struct fo_cfg_ctx {
     struct fo_cfg_errs *errs;
-    const char *file;      /* for errors that have no node */
-    char *dir;             /* relative secret files are read from here (the file's directory) */
-    char path[512];        /* "services.orders-db.check" */
+    const char *file; /* for errors that have no node */
+    char *dir;        /* relative secret files are read from here (the file's directory) */
+    char path[512];   /* "services.orders-db.check" */
     size_t pathlen;
-    void *user;            /* the schema's own state */
+    void *user; /* the schema's own state */
 };
 
 void fo_cfg_ctx_init(struct fo_cfg_ctx *c, struct fo_cfg_errs *errs, const char *file);
@@ -82,8 +82,7 @@ struct fo_cfg_enum {
 };
 
 /* Extra validation of a value once parsed (value points at the stored field). */
-typedef void fo_cfg_check_fn(struct fo_cfg_ctx *c, const struct fo_cfg_loc *loc,
-                             const void *value);
+typedef void fo_cfg_check_fn(struct fo_cfg_ctx *c, const struct fo_cfg_loc *loc, const void *value);
 /* Cross-field checks and derived defaults of one table, after all its fields were read. */
 typedef void fo_cfg_finish_fn(struct fo_cfg_ctx *c, const struct json_object *map, void *obj);
 
@@ -93,7 +92,7 @@ struct fo_cfg_field {
     size_t off;
     size_t aux;
     unsigned flags;
-    const char *def; /* default, written as in the file and read by the same parser */
+    const char *def;  /* default, written as in the file and read by the same parser */
     int64_t min, max; /* numbers, durations (ms), sizes, secret length, list length; 0,0: none */
     const struct fo_cfg_enum *enums; /* ENUM: ends with {NULL} */
     const struct fo_cfg_table *sub;  /* SECTION, LIST, MAP */
@@ -103,8 +102,8 @@ struct fo_cfg_field {
 
 struct fo_cfg_table {
     const char *name;
-    size_t size;        /* of one element (LIST, MAP) */
-    int named;          /* MAP: the key is stored as char * at name_off */
+    size_t size; /* of one element (LIST, MAP) */
+    int named;   /* MAP: the key is stored as char * at name_off */
     size_t name_off;
     const struct fo_cfg_field *fields;
     size_t nfields;

@@ -72,8 +72,8 @@ static size_t fo__edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* 1 when KEY is a key of t: a field, or a secret's _file/_env form. Otherwise best gets the
- * nearest key and bestd its edit distance. */
+/* 1 when KEY is a key of t: a field, or a secret's _file/_env form. Otherwise, when best is not
+ * NULL, best gets the nearest key and bestd its edit distance. */
 static int fo__known(const struct fo_cfg_table *t, const char *key, char *best, size_t nbest,
                      size_t *bestd)
 {
@@ -87,6 +87,8 @@ static int fo__known(const struct fo_cfg_table *t, const char *key, char *best, 
                                  : "");
             if (strcmp(alt, key) == 0)
                 return 1;
+            if (!best)
+                continue;
             size_t d = fo__edit_distance(alt, key);
             if (d < *bestd) {
                 *bestd = d;
@@ -105,12 +107,14 @@ static void fo__unknown_keys(struct fo_cfg_ctx *c, const struct json_object *map
     {
         (void)val;
         size_t bestd = SIZE_MAX;
-        if (fo__known(t, key, best, sizeof(best), &bestd))
-            continue;
+        /* Past the error limit only count: suggestions and positions cost time. */
         if (fo_cfg_errs_full(c->errs)) {
-            fo_cfg_err(c, NULL, "unknown key");
+            if (!fo__known(t, key, NULL, 0, NULL))
+                fo_cfg_err(c, NULL, "unknown key");
             continue;
         }
+        if (fo__known(t, key, best, sizeof(best), &bestd))
+            continue;
         hint[0] = '\0';
         if (bestd <= (strlen(key) < 6 ? 1 : 2))
             snprintf(hint, sizeof(hint), " (did you mean '%s'?)", best);
@@ -299,8 +303,9 @@ static void fo__read_list(struct fo_cfg_ctx *c, const struct fo_cfg_field *f,
             void *el = elems + i * sub->size;
             struct fo_cfg_loc kl, vl;
             size_t mark = fo_cfg_path_push(c, key);
-            fo_config_loc_key(v, key, 1, &kl);
-            fo_config_loc_key(v, key, 0, &vl);
+            /* By position, not by name: a lookup by name is linear, this loop would be square. */
+            fo_config_loc_entry(v, i, key, 1, &kl);
+            fo_config_loc_entry(v, i, key, 0, &vl);
             char *name = fo_xstrdup(key);
             if (sub->named)
                 *(char **)((char *)el + sub->name_off) = name;
@@ -563,6 +568,10 @@ static void fo__read_table(struct fo_cfg_ctx *c, const struct json_object *map,
                            const struct fo_cfg_loc *where, const struct fo_cfg_table *t, void *obj)
 {
     struct fo_cfg_loc loc = *where;
+    if (map && !json_object_is_type(map, json_type_object)) {
+        fo_cfg_err(c, where, "expected a mapping, not %s", fo__kind(map));
+        return;
+    }
     if (map) {
         fo_config_loc(map, &loc);
         fo__unknown_keys(c, map, t);

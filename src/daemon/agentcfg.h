@@ -4,6 +4,7 @@
 #define FO_DAEMON_AGENTCFG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "check/check.h"
 #include "core/fo.h"
@@ -61,6 +62,16 @@ struct fo_agentcfg {
 /* Loads and validates FILE. On errors returns NULL and appends every error, one per line,
  * "FILE:LINE:COL: path.to.field: message", to *errors (malloc'd, caller frees). */
 struct fo_agentcfg *fo_agentcfg_load(const char *file, char **errors);
+/* The same from a buffer (NAME is used in error messages; relative secret files are read from
+ * NAME's directory). For fuzzing and tests. */
+struct fo_agentcfg *fo_agentcfg_load_buffer(const char *name, const char *data, size_t len,
+                                            char **errors);
+/* Canonical JSON of services (keys sorted, no spaces, defaults applied, secrets left out) and its
+ * SHA-256 in hex (fo_agentcfg.hash, what config.adopt carries). Both malloc'd. */
+char *fo_agentcfg_services_json(const struct fo_service_def *defs, int n);
+char *fo_agentcfg_services_hash(const struct fo_service_def *defs, int n);
+/* Writes the reference of every key (path, type, default, description), from the schema tables. */
+void fo_agentcfg_doc(FILE *out);
 /* Moves services out (for fo_sched_apply, which takes ownership). */
 struct fo_service_def *fo_agentcfg_take_services(struct fo_agentcfg *c, int *n);
 void fo_agentcfg_free(struct fo_agentcfg *c);

@@ -3,13 +3,17 @@ import json
 import os
 import pathlib
 import signal
+from signal import SIGTERM  # Agent.signal() shadows the module in the class body
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("FO_BUILD_DIR", ROOT / "build"))
+# Agents are only ever on 127.0.0.1 or in the tests' own namespaces: never through a proxy.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port():
@@ -17,6 +21,10 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class AgentExited(AssertionError):
+    """The agent process is gone: waiting longer cannot help."""
 
 
 def wait_for(pred, timeout=20.0, step=0.1, what="condition"):
@@ -28,6 +36,8 @@ def wait_for(pred, timeout=20.0, step=0.1, what="condition"):
             last = pred()
             if last:
                 return last
+        except AgentExited:
+            raise
         except Exception as e:  # the server may not be up yet
             last = e
         time.sleep(step)
@@ -45,18 +55,21 @@ class Agent:
     """One failoverd process with a generated JSON config (JSON is valid config)."""
 
     def __init__(self, workdir, name="a1", zone=None, services=None, cluster=None, extra=None,
-                 env=None, netns=None):
+                 env=None, netns=None, api_host=None, api_port=None, token=None):
+        """api_host/api_port: where the API listens (e.g. the agent's namespace address);
+        token: a bearer secret sent with every request (configure it in api.tokens)."""
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.api_port = free_port()
+        self.api_port = api_port or free_port()
         self.netns = netns
-        self.api_host = "127.0.0.1"
+        self.api_host = api_host or "127.0.0.1"
+        self.token = token
         self.cfg = {
             "agent": {"id": name, "zone": zone or f"zone-{name}", "data_dir": str(self.dir / "data")},
             "log": {"level": "debug", "format": "logfmt"},
             "plugin_dir": str(BUILD / "plugins" / ".libs"),
-            "api": {"listen": f"127.0.0.1:{self.api_port}"},
+            "api": {"listen": f"{self.api_host}:{self.api_port}"},
             "services": services or {},
         }
         if cluster:
@@ -89,14 +102,40 @@ class Agent:
     def url(self, path):
         return f"http://{self.api_host}:{self.api_port}{path}"
 
+    def headers(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def get(self, path, timeout=2.0):
-        with urllib.request.urlopen(self.url(path), timeout=timeout) as r:
+        req = urllib.request.Request(self.url(path), headers=self.headers())
+        with _OPENER.open(req, timeout=timeout) as r:
             return r.read().decode()
+
+    def request(self, method, path, body=None, timeout=10.0):
+        """Any HTTP status is an answer: returns (status, parsed JSON or text). body: an object
+        sent as JSON. Transport errors (refused, timeout) raise."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = self.headers()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url(path), data=data, method=method, headers=headers)
+        try:
+            with _OPENER.open(req, timeout=timeout) as r:
+                code, raw = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            code, raw = e.code, e.read()
+        text = raw.decode(errors="replace")
+        try:
+            return code, json.loads(text)
+        except ValueError:
+            return code, text
+
+    def post(self, path, body, timeout=10.0):
+        return self.request("POST", path, body, timeout)
 
     def status(self):
         if self.proc and self.proc.poll() is not None:
-            raise AssertionError(f"agent {self.name} exited with {self.proc.returncode}:\n"
-                                 + self.log_tail())
+            raise AgentExited(f"agent {self.name} exited with {self.proc.returncode}:\n"
+                              + self.log_tail())
         return json.loads(self.get("/v1/status"))
 
     def member(self, service, member):
@@ -120,7 +159,7 @@ class Agent:
         except OSError:
             return ""
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=SIGTERM, timeout=10):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
