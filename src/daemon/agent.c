@@ -25,6 +25,7 @@
 struct fo_agent {
     uv_loop_t loop;
     char *file;
+    const char *plugin_dir;  /* --plugin-dir, kept across reloads */
     struct fo_agentcfg *cfg; /* current; services moved into the scheduler */
     struct fo_sched *sched;
     struct fo_api *api;
@@ -57,7 +58,16 @@ static void fo__walk_close(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int fo_agent_check_config(const char *file)
+/* The command line's --plugin-dir wins over the file's plugin_dir. */
+static void fo__override_plugin_dir(struct fo_agentcfg *cfg, const char *dir)
+{
+    if (!dir)
+        return;
+    free(cfg->plugin_dir);
+    cfg->plugin_dir = fo_xstrdup(dir);
+}
+
+int fo_agent_check_config(const char *file, const char *plugin_dir)
 {
     char *errors = NULL;
     struct fo_agentcfg *cfg = fo_agentcfg_load(file, &errors);
@@ -66,6 +76,8 @@ int fo_agent_check_config(const char *file)
         free(errors);
         return -FO_ECONFIG;
     }
+    fo__override_plugin_dir(cfg, plugin_dir);
+    fo_log_setup(FO_LOG_WARN, FO_LOG_LOGFMT, NULL); /* errors only: the result is the output */
     /* Plugins validate their own params: load them without running anything. */
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -132,6 +144,7 @@ static void fo__reload(struct fo_agent *a)
         free(errors);
         return;
     }
+    fo__override_plugin_dir(cfg, a->plugin_dir);
     int n = 0;
     struct fo_service_def *defs = fo_agentcfg_take_services(cfg, &n);
     struct fo_err err = {0};
@@ -203,7 +216,7 @@ static int fo__start_api(struct fo_agent *a, struct fo_err *err)
     return fo_api_start(a->api, err);
 }
 
-int fo_agent_run(const char *file, int bootstrap)
+int fo_agent_run(const char *file, int bootstrap, const char *plugin_dir)
 {
     struct fo_agent a;
     struct fo_err err = {0};
@@ -219,6 +232,8 @@ int fo_agent_run(const char *file, int bootstrap)
         free(a.file);
         return rc;
     }
+    fo__override_plugin_dir(a.cfg, plugin_dir);
+    a.plugin_dir = plugin_dir;
     if ((rc = fo_log_setup(a.cfg->log_level, a.cfg->log_format, a.cfg->log_file)) < 0) {
         fprintf(stderr, "failoverd: %s: cannot open log file: %s\n", a.cfg->log_file,
                 strerror(-rc));

@@ -12,22 +12,28 @@
 
 static void fo__usage(FILE *f)
 {
-    fprintf(f, "usage: failoverd [-c FILE] [--check-config] [--bootstrap] [--version]\n"
-               "  -c, --config FILE   configuration (YAML or JSON; default "
-               "/etc/failoverd/failoverd.yaml)\n"
-               "      --check-config  validate the configuration, print every error, exit 0 or 1\n"
-               "      --bootstrap     create the cluster's first voters if the log is empty\n"
-               "  -V, --version       print the version\n");
+    fprintf(f,
+            "usage: failoverd [-c FILE] [--check-config] [--bootstrap] [--version]\n"
+            "  -c, --config FILE   configuration (YAML or JSON; default "
+            "/etc/failoverd/failoverd.yaml)\n"
+            "      --check-config  validate the configuration, print every error, exit 0 or 1\n"
+            "      --bootstrap     create the cluster's first voters if the log is empty\n"
+            "      --plugin-dir DIR  load plugins from DIR instead of the configured plugin_dir\n"
+            "  -V, --version       print the version\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-        {"bootstrap", no_argument, NULL, 'b'},    {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"bootstrap", no_argument, NULL, 'b'},
+        {"plugin-dir", required_argument, NULL, 'p'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
-    const char *file = "/etc/failoverd/failoverd.yaml";
+    const char *file = "/etc/failoverd/failoverd.yaml", *plugin_dir = NULL;
     int check_only = 0, bootstrap = 0, c;
 
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -40,6 +46,9 @@ int main(int argc, char **argv)
             break;
         case 'b':
             bootstrap = 1;
+            break;
+        case 'p':
+            plugin_dir = optarg;
             break;
         case 'V':
             printf("failoverd %s\n", PACKAGE_VERSION);
@@ -59,6 +68,6 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (check_only)
-        return fo_agent_check_config(file) == 0 ? 0 : 1;
-    return fo_agent_run(file, bootstrap) == 0 ? 0 : 1;
+        return fo_agent_check_config(file, plugin_dir) == 0 ? 0 : 1;
+    return fo_agent_run(file, bootstrap, plugin_dir) == 0 ? 0 : 1;
 }
