@@ -223,6 +223,21 @@ static int fo__open_storage(struct fo_cluster *c, struct fo_err *err)
         rsnap = (struct fo_raft_snapshot){snap.index, snap.term, (uint32_t)snap.len, snap.data};
     }
     uint64_t first = fo_raft_log_first_index(c->log), last = fo_raft_log_last_index(c->log);
+    if (have_snap && last < snap.index) {
+        /* a crash during a snapshot install: the log restarts after it */
+        if ((rc = fo_raft_log_reset(c->log, snap.index + 1, err)) < 0)
+            goto out;
+        first = snap.index + 1;
+        last = snap.index;
+    }
+    if (first > (have_snap ? snap.index : 0) + 1) {
+        rc = fo_err_set(err, -FO_ECORRUPT,
+                        "%s: the log starts at %llu but the snapshot ends at %llu: entries are "
+                        "missing",
+                        c->raft_dir, (unsigned long long)first,
+                        (unsigned long long)(have_snap ? snap.index : 0));
+        goto out;
+    }
     if (have_snap && first <= snap.index)
         first = snap.index + 1;
     for (uint64_t i = first; i <= last;) {
