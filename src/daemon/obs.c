@@ -9,7 +9,8 @@
 
 #include "state/state.h"
 
-#define FO_OBS_MAX_BYTES (4u << 20)
+#define FO_OBS_MAX_BYTES     (4u << 20)
+#define FO_OBS_WAL_SILENCE_S 35.0
 
 static const struct fo_fact *fo__fact(const struct fo_result *r, const char *name)
 {
@@ -29,8 +30,10 @@ static void fo__link(const struct fo_result *r, struct fo_detect_obs *o)
     const struct fo_fact *ml = fo__fact(r, "master_link_status");
     if (wr && wr->type == FO_FACT_STR) {
         o->link_known = 1;
+        /* an idle primary sends keepalives every wal_sender_timeout / 2 (30 s by default): only
+         * silence beyond that means the replica has lost it */
         o->link_up = strcmp(wr->s, "streaming") == 0 &&
-                     !(age && age->type == FO_FACT_DOUBLE && age->d > 10.0);
+                     !(age && age->type == FO_FACT_DOUBLE && age->d > FO_OBS_WAL_SILENCE_S);
     } else if (ml && ml->type == FO_FACT_STR) {
         o->link_known = 1;
         o->link_up = strcmp(ml->s, "up") == 0;

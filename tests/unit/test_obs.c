@@ -51,7 +51,7 @@ static void test_replica_link_facts(void **state)
     assert_string_equal(o.role, "standby");
     assert_true(o.link_known);
     assert_true(o.link_up);
-    m.state.last.facts[2].d = 30.0; /* stale receiver */
+    m.state.last.facts[2].d = 40.0; /* silent beyond keepalives */
     fo_obs_from_member(&m, NULL, "h", 0, 1000, &o);
     assert_false(o.link_up);
     struct fo_sched_member r = member(FO_STATUS_WARNING, 0);
