@@ -51,8 +51,8 @@ enum fo_fact_type {
 struct fo_fact {
     char name[FO_FACT_NAME_MAX];
     enum fo_fact_type type;
-    int64_t i;  /* FO_FACT_INT, FO_FACT_BOOL (0/1) */
-    double d;   /* FO_FACT_DOUBLE */
+    int64_t i;               /* FO_FACT_INT, FO_FACT_BOOL (0/1) */
+    double d;                /* FO_FACT_DOUBLE */
     char s[FO_FACT_STR_MAX]; /* FO_FACT_STR */
 };
 
@@ -70,10 +70,10 @@ struct fo_target {
     const char *service;
     const char *member;
     const char *zone;
-    const char *address;           /* "host:port", a URL or a conninfo, as configured */
+    const char *address;              /* "host:port", a URL or a conninfo, as configured */
     const struct json_object *params; /* the check's `params:` mapping (may be NULL) */
-    const char *secret;            /* resolved secret (password), NULL if none; never log it */
-    uint32_t timeout_ms;           /* hard timeout; the host also enforces it */
+    const char *secret;               /* resolved secret (password), NULL if none; never log it */
+    uint32_t timeout_ms;              /* hard timeout; the host also enforces it */
     uint32_t interval_ms;
 };
 
