@@ -25,3 +25,8 @@ def agent_factory(tmp_path):
 
 def pytest_report_header(config):
     return "failoverd build dir: " + os.environ.get("FO_BUILD_DIR", str(ROOT / "build"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "smoke: quick tests that also run under the sanitizer build (pytest -m smoke)")

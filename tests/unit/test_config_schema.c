@@ -22,27 +22,25 @@ static char *read_all(const char *path)
     return buf;
 }
 
-static char *example_text(void)
+/* text with the first `from` replaced by `to` (malloc'd); fails the test if `from` is absent. */
+static char *replace_once(const char *text, const char *from, const char *to)
 {
-    char *text = read_all(FO_TEST_SRCDIR "/etc/failoverd.yaml");
-    const char *from = "/etc/failoverd/cluster.key";
-    char *p = strstr(text, from);
+    const char *p = strstr(text, from);
     assert_non_null(p);
-    /* Same file, with the key next to it (a relative key_file is read from the file's dir). */
-    memmove(p, "cluster.key", 11);
-    memmove(p + 11, p + strlen(from), strlen(p + strlen(from)) + 1);
-    return text;
+    size_t a = (size_t)(p - text), nf = strlen(from), nt = strlen(to), rest = strlen(p + nf);
+    char *out = malloc(a + nt + rest + 1);
+    memcpy(out, text, a);
+    memcpy(out + a, to, nt);
+    memcpy(out + a + nt, p + nf, rest + 1);
+    return out;
 }
 
 void test_example(void **state)
 {
-    char *text = example_text();
-    write_file("example.yaml", text);
-    write_file("cluster.key", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
-    setenv("FAILOVERD_ONCALL_TOKEN", "oncall-token-value", 1);
-    setenv("PGPASSWORD", "pg-secret", 1);
+    /* The example as shipped: its secrets are the example files beside it (etc/example/). */
+    char *text = read_all(FO_TEST_SRCDIR "/etc/failoverd.yaml");
     char *errs = NULL;
-    struct fo_agentcfg *c = fo_agentcfg_load(in_dir("example.yaml"), &errs);
+    struct fo_agentcfg *c = fo_agentcfg_load(FO_TEST_SRCDIR "/etc/failoverd.yaml", &errs);
     if (!c)
         fail_msg("example does not load:\n%s", errs);
     assert_string_equal(c->id, "az1");
@@ -56,7 +54,7 @@ void test_example(void **state)
     assert_int_equal(c->ntokens, 1);
     assert_string_equal(c->tokens[0].name, "oncall");
     assert_int_equal(c->tokens[0].role, FO_ROLE_OPERATOR);
-    assert_string_equal(c->tokens[0].secret, "oncall-token-value");
+    assert_string_equal(c->tokens[0].secret, "example-oncall-token-replace-me");
 
     assert_true(c->cluster.enabled);
     assert_string_equal(c->cluster.id, "prod-eu");
@@ -95,7 +93,7 @@ void test_example(void **state)
     assert_int_equal(db->check.jitter_ms, 100);
     assert_int_equal(db->check.rise, 2);
     assert_int_equal(db->check.fall, 3);
-    assert_string_equal(db->check.secret, "pg-secret");
+    assert_string_equal(db->check.secret, "example-pg-password");
     struct json_object *v = NULL;
     assert_false(json_object_object_get_ex(db->check.params, "password_env", NULL));
     assert_true(json_object_object_get_ex(db->check.params, "max_lag", &v));
@@ -107,10 +105,10 @@ void test_example(void **state)
     char want[600], got[600];
     unsigned line, col;
     pos_of(text, "user: failoverd", &line, &col);
-    snprintf(want, sizeof(want), "%s:%u:%u", in_dir("example.yaml"), line, col);
+    snprintf(want, sizeof(want), "%s:%u:%u", FO_TEST_SRCDIR "/etc/failoverd.yaml", line, col);
     assert_string_equal(db->check.where, want);
     pos_of(text, "max_lag: 16MiB           #", &line, &col);
-    snprintf(want, sizeof(want), "%s:%u:%u", in_dir("example.yaml"), line, col);
+    snprintf(want, sizeof(want), "%s:%u:%u", FO_TEST_SRCDIR "/etc/failoverd.yaml", line, col);
     assert_int_equal(fo_config_locate_key(db->check.params, "max_lag", got, sizeof(got)), 0);
     assert_string_equal(got, want);
 
@@ -129,9 +127,22 @@ void test_example(void **state)
     /* The hash is hex SHA-256, stable, and blind to secrets. */
     assert_int_equal(strlen(c->hash), 64);
     assert_int_equal(strspn(c->hash, "0123456789abcdef"), 64);
+    /* the same file with the database password from the environment instead */
     setenv("PGPASSWORD", "another-secret", 1);
+    char *copy =
+        replace_once(text, "password_file: example/pg.password", "password_env: PGPASSWORD");
+    char *copy2 = replace_once(copy, "key_file: example/cluster.key",
+                               "key_file: " FO_TEST_SRCDIR "/etc/example/cluster.key");
+    char *copy3 = replace_once(copy2, "secret_file: example/oncall.token",
+                               "secret_file: " FO_TEST_SRCDIR "/etc/example/oncall.token");
+    write_file("example.yaml", copy3);
+    free(copy);
+    free(copy2);
+    free(copy3);
     struct fo_agentcfg *c2 = fo_agentcfg_load(in_dir("example.yaml"), &errs);
-    assert_non_null(c2);
+    if (!c2)
+        fail_msg("changed example does not load:\n%s", errs);
+    assert_string_equal(c2->services[0].check.secret, "another-secret");
     assert_string_equal(c->hash, c2->hash);
     char *json = fo_agentcfg_services_json(c2->services, c2->nservices);
     assert_null(strstr(json, "another-secret"));
