@@ -53,3 +53,14 @@ tests_fuzz_fuzz_raft_msg_CFLAGS = $(AM_CFLAGS) $(fo_fuzz_cflags)
 tests_fuzz_fuzz_raft_msg_LDFLAGS = $(AM_LDFLAGS) $(fo_fuzz_ldflags)
 tests_fuzz_fuzz_raft_msg_LDADD = libfo_core.la $(JSONC_LIBS)
 endif
+if ENABLE_FUZZ
+EXTRA_PROGRAMS += tests/fuzz/fuzz_state
+FUZZ_TARGETS += tests/fuzz/fuzz_state
+# The state machine and the observation decoder (compiled in for coverage instrumentation).
+tests_fuzz_fuzz_state_SOURCES = tests/fuzz/fuzz_state.c src/daemon/obs.c src/state/state.c \
+	src/detect/detect.c
+tests_fuzz_fuzz_state_CFLAGS = $(AM_CFLAGS) $(fo_fuzz_cflags)
+tests_fuzz_fuzz_state_LDFLAGS = $(AM_LDFLAGS) $(fo_fuzz_ldflags)
+tests_fuzz_fuzz_state_LDADD = libfo_check.la libfo_core.la \
+	$(CURL_LIBS) $(UV_LIBS) $(JSONC_LIBS) -ldl
+endif
