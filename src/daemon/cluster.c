@@ -477,6 +477,8 @@ static void fo__process(struct fo_cluster *c)
             fo_raft_aio_reset(c->aio, rd.snapshot->index + 1, fo__on_snap_installed, a);
             c->queued_last = rd.snapshot->index;
             c->last_snapshot = rd.snapshot->index;
+            /* proposals waiting at or below it are answered: their fate is unknown here */
+            fo__cluster_waits_applied(c, rd.snapshot->index, 0);
         }
         fo__queue_entries(c, rd.entries, rd.n_entries);
         fo__hold_or_send(c, rd.msgs, rd.n_msgs);

@@ -41,15 +41,16 @@ void fo__cluster_waits_applied(struct fo_cluster *c, uint64_t index, uint64_t te
         }
         struct json_object *o = json_object_new_object();
         int ok = w->index == index && w->term == term;
-        /* another entry took its index: the proposal was lost with its leader */
-        json_object_object_add(o, ok ? "index" : "error",
-                               ok ? json_object_new_int64((int64_t)index)
-                                  : json_object_new_string("proposal lost in a leader change"));
+        int code = ok ? 200 : w->index == index ? 503 : 504;
+        /* 503: another entry took its index, the proposal was lost with its leader; 504: a
+         * snapshot carried this agent past it, so its fate is unknown here (rule 2) */
+        json_object_object_add(
+            o, ok ? "index" : "error",
+            ok            ? json_object_new_int64((int64_t)index)
+            : code == 503 ? json_object_new_string("proposal lost in a leader change")
+                          : json_object_new_string("overtaken by a snapshot: fate unknown"));
         json_object_object_add(o, "term", json_object_new_int64((int64_t)w->term));
-        if (w->index == index)
-            fo__reply(c, w->req, ok ? 200 : 503, o);
-        else
-            json_object_put(o);
+        fo__reply(c, w->req, code, o);
         *pp = w->next;
         free(w);
     }
