@@ -478,7 +478,7 @@ static void fo__process(struct fo_cluster *c)
             c->queued_last = rd.snapshot->index;
             c->last_snapshot = rd.snapshot->index;
             /* proposals waiting at or below it are answered: their fate is unknown here */
-            fo__cluster_waits_applied(c, rd.snapshot->index, 0);
+            fo__cluster_waits_applied(c, rd.snapshot->index, rd.snapshot->term);
         }
         fo__queue_entries(c, rd.entries, rd.n_entries);
         fo__hold_or_send(c, rd.msgs, rd.n_msgs);

@@ -5,7 +5,8 @@
  * The glue's loop, after any call:
  *   while (fo_raft_has_ready(r)) {
  *       fo_raft_ready_take(r, &rd);
- *       1. if rd.has_hard_state: write term/vote durably (before step 4);
+ *       1. if rd.has_hard_state: write term/vote durably; no message of this ready or a
+ *          later one may leave before it is (a vote or a candidacy depends on it);
  *       2. if rd.snapshot: restore the state machine from it and queue storing it (the log it
  *          replaces is dropped); when durable, fo_raft_persisted(snapshot index, term);
  *       3. queue rd.entries for append (overwriting the log from rd.entries[0].index);
@@ -70,7 +71,9 @@ struct fo_raft_snapshot {
 };
 
 /* What storage recovered; all of it is durable. entries follow the snapshot (or index 1)
- * without gaps. Nothing here is kept by reference. */
+ * without gaps. Nothing here is kept by reference. The commit and applied indexes restart at
+ * the snapshot: the glue restores its state machine from the snapshot, and the entries after
+ * it come again in ready.committed once the leader has told the commit index. */
 struct fo_raft_restore {
     struct fo_raft_hard_state hs;
     const struct fo_raft_snapshot *snapshot; /* NULL: none */

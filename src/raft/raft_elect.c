@@ -83,7 +83,7 @@ static void fo__become_leader(struct fo_raft *r, int64_t now)
     struct fo_raft_entry noop = {.term = r->term, .type = FO_RAFT_ENTRY_NOOP};
     fo__log_append(&r->log, &noop);
     r->noop_index = last + 1;
-    fo__broadcast(r, false, now);
+    fo__broadcast(r, now);
     fo__maybe_commit(r);
 }
 
@@ -312,7 +312,7 @@ void fo_raft_tick(struct fo_raft *r, int64_t now)
             fo__become_follower(r, r->term, 0, now);
             return;
         }
-        fo__broadcast(r, true, now);
+        fo__broadcast(r, now);
         r->heartbeat_due = now + r->heartbeat_ms;
     }
 }

@@ -138,7 +138,7 @@ void fo__handle_vote_resp(struct fo_raft *r, const struct fo_raft_msg *m, int64_
 
 /* raft_repl.c */
 void fo__send_append(struct fo_raft *r, struct fo__progress *pr, int64_t now);
-void fo__broadcast(struct fo_raft *r, bool heartbeat, int64_t now);
+void fo__broadcast(struct fo_raft *r, int64_t now);
 void fo__maybe_commit(struct fo_raft *r);
 void fo__handle_append(struct fo_raft *r, const struct fo_raft_msg *m, int64_t now);
 void fo__handle_append_resp(struct fo_raft *r, const struct fo_raft_msg *m, int64_t now);

@@ -98,7 +98,8 @@ static void fo__send_more(struct fo_raft *r, struct fo__progress *pr, int64_t no
     fo__send_append(r, pr, now);
 }
 
-void fo__broadcast(struct fo_raft *r, bool heartbeat, int64_t now)
+/* A round to every follower: appends (empty ones are heartbeats) or snapshot chunks. */
+void fo__broadcast(struct fo_raft *r, int64_t now)
 {
     for (size_t i = 0; i < r->n_voters; i++) {
         struct fo__progress *pr = &r->prs[i];
@@ -107,7 +108,7 @@ void fo__broadcast(struct fo_raft *r, bool heartbeat, int64_t now)
         if (pr->state == FO__PR_SNAPSHOT) {
             if (pr->snap_index != r->snap.index || now - pr->snap_sent_at >= (int64_t)r->etmin) {
                 fo__send_snapshot(r, pr, now);
-            } else if (heartbeat && pr->snap_offset >= r->snap.len) {
+            } else if (pr->snap_offset >= r->snap.len) {
                 /* All chunks are out: heartbeats after the snapshot keep the follower from
                  * timing out and carry its acknowledgement once the install is durable. */
                 pr->next = r->snap.index + 1;
@@ -115,10 +116,7 @@ void fo__broadcast(struct fo_raft *r, bool heartbeat, int64_t now)
             }
             continue;
         }
-        if (heartbeat || pr->state == FO__PR_PROBE)
-            fo__send_append(r, pr, now);
-        else
-            fo__send_more(r, pr, now);
+        fo__send_append(r, pr, now);
     }
 }
 
@@ -367,8 +365,6 @@ void fo__handle_append_resp(struct fo_raft *r, const struct fo_raft_msg *m, int6
         pr->next = known + 1;
     }
     fo__maybe_commit(r);
-    if (r->state != FO_RAFT_LEADER)
-        return;
     if (r->transferee == pr->id && !r->timeout_now_sent && pr->match == last)
         fo__send_timeout_now(r, pr, now);
     fo__send_more(r, pr, now);

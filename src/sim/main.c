@@ -107,10 +107,10 @@ int main(int argc, char **argv)
             live_max = res.live_ms;
         if (verbose)
             printf("seed=%" PRIu64 " nodes=%d events=%" PRIu64 " elections=%" PRIu64
-                   " commit=%" PRIu64 " crashes=%" PRIu64 " lease_ms=%" PRIu64 " sim_ms=%" PRId64
-                   "%s\n",
+                   " commit=%" PRIu64 " crashes=%" PRIu64 " lease_ms=%" PRIu64
+                   " heal_to_commit_ms=%" PRId64 " sim_ms=%" PRId64 "%s\n",
                    o.seed, o.nodes, res.events, res.elections, res.max_commit, res.crashes,
-                   res.lease_ms, res.sim_ms, res.violation ? " VIOLATION" : "");
+                   res.lease_ms, res.live_ms, res.sim_ms, res.violation ? " VIOLATION" : "");
         if (res.violation) {
             violations++;
             fflush(stdout);

@@ -409,6 +409,8 @@ void fo__sim_restart(struct sim *s, struct sim_node *nd)
     cfg.n_voters = (size_t)s->n;
     cfg.max_entries_per_msg = s->p.max_entries;
     cfg.max_bytes_per_msg = s->p.chunk;
+    cfg.max_inflight = s->p.max_inflight;
+    cfg.max_uncommitted = s->p.max_uncommitted;
     cfg.seed = fo__sim_rand(s);
     struct fo_raft_snapshot snap = {.index = nd->disk.base,
                                     .term = nd->disk.base_term,
@@ -552,10 +554,8 @@ static void fo__sim_free(struct sim *s)
 static void fo__sim_event(struct sim *s, struct sim_ev *ev)
 {
     struct sim_node *nd = ev->node >= 0 && ev->kind != SIM_EV_SCRIPT ? &s->nodes[ev->node] : NULL;
-    bool node_ev = ev->node >= 0 && ev->kind != SIM_EV_SCRIPT && ev->kind != SIM_EV_ISOLATE &&
-                   ev->kind != SIM_EV_CRASH && ev->kind != SIM_EV_RESTART;
-    node_ev = node_ev &&
-              (ev->kind == SIM_EV_DELIVER || ev->kind == SIM_EV_TICK || ev->kind == SIM_EV_PERSIST);
+    bool node_ev =
+        ev->kind == SIM_EV_DELIVER || ev->kind == SIM_EV_TICK || ev->kind == SIM_EV_PERSIST;
     if (node_ev && nd->paused_until > s->now) {
         /* A paused process handles nothing; everything waits, in order, until it resumes. */
         ev->t = nd->paused_until;

@@ -111,7 +111,7 @@ struct sim_prof {
     int64_t delay_min, delay_max; /* us */
     int64_t fsync_min, fsync_max; /* us */
     bool per_entry_persist;
-    uint32_t max_entries, chunk;
+    uint32_t max_entries, chunk, max_inflight, max_uncommitted;
     uint64_t snap_every; /* 0: never compact */
     uint32_t snap_pad;
     int64_t client_every; /* us */

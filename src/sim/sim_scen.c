@@ -64,6 +64,10 @@ void fo__sim_profile(struct sim *s)
     p->per_entry_persist = fo__sim_chance(s, 300000);
     p->max_entries = (uint32_t)fo__pick(s, ents, FO_ARRAY_LEN(ents));
     p->chunk = (uint32_t)fo__sim_range(s, 64, 4096);
+    static const uint64_t inflight[] = {4, 16, 256};
+    static const uint64_t uncommitted[] = {16, 4096};
+    p->max_inflight = (uint32_t)fo__pick(s, inflight, FO_ARRAY_LEN(inflight));
+    p->max_uncommitted = (uint32_t)fo__pick(s, uncommitted, FO_ARRAY_LEN(uncommitted));
     p->snap_every = fo__pick(s, snap, FO_ARRAY_LEN(snap));
     p->snap_pad = (uint32_t)fo__pick(s, pad, FO_ARRAY_LEN(pad));
     static const uint64_t idle[] = {0, 50000, 200000};
