@@ -146,9 +146,16 @@ class Agent:
                         return m
         raise KeyError(f"{service}/{member}")
 
-    def wait_member(self, service, member, status, timeout=30.0):
-        return wait_for(lambda: (lambda m: m if m["status"] == status else None)(
-            self.member(service, member)), timeout, what=f"{service}/{member} to be {status}")
+    def wait_member(self, service, member, status, timeout=30.0, settled=True):
+        """Waits until the member's confirmed status is `status`; with settled (the default) its
+        last raw result must agree too, so that facts are those of such a result (a confirmed ok
+        may carry an unknown last result without facts: unknown never moves the status)."""
+        def ok(m):
+            if m["status"] != status or (settled and m.get("raw_status") != status):
+                return None
+            return m
+        return wait_for(lambda: ok(self.member(service, member)), timeout,
+                        what=f"{service}/{member} to be {status}")
 
     def signal(self, sig):
         self.proc.send_signal(sig)

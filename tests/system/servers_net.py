@@ -138,8 +138,8 @@ backend be_app
         self._log = open(self.log, "ab")
         self.proc = subprocess.Popen([HAPROXY, "-f", str(self.cfg), "-db"], stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        wait_port(self.port, timeout=10)
-        wait_port(self.tls_port, timeout=10)
+        wait_port(self.port, timeout=30)
+        wait_port(self.tls_port, timeout=30)
         return self
 
     def stop(self):
