@@ -1,4 +1,6 @@
-/* Hash-chained audit log: append, recover, verify. One record per applied entry. */
+/* Hash-chained audit log: append, recover, verify. One record per applied entry. After a snapshot
+ * carried the state past the file's head, the missing records come from a peer (append_line,
+ * verified like the file) while the records of newer entries wait in memory behind the gap. */
 #include "audit/audit.h"
 
 #include <errno.h>
@@ -12,11 +14,25 @@
 
 #define FO_AUDIT_LINE_MAX (1 << 20)
 
+/* A record of an entry past the gap, rendered already: its prev is known from the snapshot. */
+struct fo__queued {
+    uint64_t index;
+    char hash[FO_AUDIT_HASH_HEX];
+    char *line; /* with its newline */
+};
+
 struct fo_audit {
     char *path;
     int fd;
-    uint64_t head_index;
+    uint64_t head_index; /* the last record in the file */
     char head_hash[FO_AUDIT_HASH_HEX];
+    int gap; /* records head_index+1..gap_to are still to come from a peer */
+    uint64_t gap_to;
+    char gap_hash[FO_AUDIT_HASH_HEX];
+    struct fo__queued *queue; /* records after gap_to, in order */
+    size_t nqueue, capqueue;
+    uint64_t last_index; /* the chain's head counting the gap and the queue */
+    char last_hash[FO_AUDIT_HASH_HEX];
 };
 
 static void fo__sha256_hex(const void *data, size_t len, char out[FO_AUDIT_HASH_HEX])
@@ -71,11 +87,12 @@ static char *fo__split_line(const char *line, size_t n, char hash[FO_AUDIT_HASH_
     return rec;
 }
 
-/* Checks one line against the chain so far; updates *index and prev. */
-static int fo__check_line(const char *line, size_t n, uint64_t *index, char prev[FO_AUDIT_HASH_HEX],
-                          int first, struct fo_err *err, uint64_t lineno)
+/* Verifies that a stored line's hash covers its bytes and extracts its index and prev. */
+static int fo__parse_line(const char *line, size_t n, uint64_t *index,
+                          char stored[FO_AUDIT_HASH_HEX], char prev[FO_AUDIT_HASH_HEX],
+                          struct fo_err *err, uint64_t lineno)
 {
-    char stored[FO_AUDIT_HASH_HEX], computed[FO_AUDIT_HASH_HEX];
+    char computed[FO_AUDIT_HASH_HEX];
     char *rec = fo__split_line(line, n, stored);
     int rc = -FO_ECORRUPT;
     struct json_object *o = NULL, *v;
@@ -94,24 +111,40 @@ static int fo__check_line(const char *line, size_t n, uint64_t *index, char prev
         fo_err_set(err, rc, "line %llu: record is not valid JSON", (unsigned long long)lineno);
         goto out;
     }
-    uint64_t idx = (uint64_t)json_object_get_int64(v);
-    if (!first && idx != *index + 1) {
-        fo_err_set(err, rc, "line %llu: index %llu follows %llu (record missing)",
-                   (unsigned long long)lineno, (unsigned long long)idx, (unsigned long long)*index);
+    *index = (uint64_t)json_object_get_int64(v);
+    if (!json_object_object_get_ex(o, "prev", &v) ||
+        snprintf(prev, FO_AUDIT_HASH_HEX, "%s", json_object_get_string(v)) != 64) {
+        fo_err_set(err, rc, "line %llu (index %llu): prev is not a hash",
+                   (unsigned long long)lineno, (unsigned long long)*index);
         goto out;
     }
-    if (!json_object_object_get_ex(o, "prev", &v) || strcmp(json_object_get_string(v), prev) != 0) {
-        fo_err_set(err, rc, "line %llu (index %llu): prev does not match the previous record",
-                   (unsigned long long)lineno, (unsigned long long)idx);
-        goto out;
-    }
-    *index = idx;
-    memcpy(prev, stored, FO_AUDIT_HASH_HEX);
     rc = 0;
 out:
     json_object_put(o);
     free(rec);
     return rc;
+}
+
+/* Checks one line against the chain so far; updates *index and prev. */
+static int fo__check_line(const char *line, size_t n, uint64_t *index, char prev[FO_AUDIT_HASH_HEX],
+                          int first, struct fo_err *err, uint64_t lineno)
+{
+    char stored[FO_AUDIT_HASH_HEX], rprev[FO_AUDIT_HASH_HEX];
+    uint64_t idx;
+    int rc = fo__parse_line(line, n, &idx, stored, rprev, err, lineno);
+    if (rc < 0)
+        return rc;
+    if (!first && idx != *index + 1)
+        return fo_err_set(err, -FO_ECORRUPT, "line %llu: index %llu follows %llu (record missing)",
+                          (unsigned long long)lineno, (unsigned long long)idx,
+                          (unsigned long long)*index);
+    if (strcmp(rprev, prev) != 0)
+        return fo_err_set(err, -FO_ECORRUPT,
+                          "line %llu (index %llu): prev does not match the previous record",
+                          (unsigned long long)lineno, (unsigned long long)idx);
+    *index = idx;
+    memcpy(prev, stored, FO_AUDIT_HASH_HEX);
+    return 0;
 }
 
 /* Walks FILE; on a torn last line (no newline) reports its offset in *torn_at (else -1). */
@@ -201,6 +234,8 @@ struct fo_audit *fo_audit_open(const char *dir, struct fo_err *err)
         fo_err_set(err, -errno, "%s: cannot cut torn tail: %s", a->path, strerror(errno));
         goto fail;
     }
+    a->last_index = a->head_index;
+    memcpy(a->last_hash, a->head_hash, FO_AUDIT_HASH_HEX);
     return a;
 fail:
     fo_audit_close(a);
@@ -213,6 +248,9 @@ void fo_audit_close(struct fo_audit *a)
         return;
     if (a->fd >= 0)
         close(a->fd);
+    for (size_t i = 0; i < a->nqueue; i++)
+        free(a->queue[i].line);
+    free(a->queue);
     free(a->path);
     free(a);
 }
@@ -232,25 +270,225 @@ static int fo__write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-int fo_audit_append(struct fo_audit *a, uint64_t index, uint64_t term, int64_t ts,
-                    const char *actor, const char *action, struct json_object *details)
+/* Writes one line (with its newline) and moves the file's head to it. */
+static int fo__write_line(struct fo_audit *a, const char *line, size_t n, uint64_t index,
+                          const char *hash)
 {
-    if (index <= a->head_index)
-        return 0;
-    if (a->head_index != 0 && index != a->head_index + 1)
-        return -FO_EINVAL;
-    char hash[FO_AUDIT_HASH_HEX];
-    char *rec = fo_audit_record(index, term, ts, actor, action, details, a->head_hash, hash);
-    size_t n = strlen(rec);
-    char *line = fo_xasprintf("%.*s,\"hash\":\"%s\"}\n", (int)(n - 1), rec, hash);
-    int rc = fo__write_all(a->fd, line, strlen(line));
-    free(line);
-    free(rec);
+    int rc = fo__write_all(a->fd, line, n);
     if (rc < 0)
         return rc;
     a->head_index = index;
-    memcpy(a->head_hash, hash, sizeof(hash));
+    snprintf(a->head_hash, sizeof(a->head_hash), "%s", hash);
+    if (!a->gap) {
+        a->last_index = index;
+        memcpy(a->last_hash, a->head_hash, FO_AUDIT_HASH_HEX);
+    }
     return 0;
+}
+
+/* Once the gap is filled, the queued records follow it; on a write error the rest stays queued. */
+static int fo__settle(struct fo_audit *a)
+{
+    if (!a->gap || a->head_index != a->gap_to)
+        return 0;
+    size_t done = 0;
+    int rc = 0;
+    while (done < a->nqueue) {
+        struct fo__queued *q = &a->queue[done];
+        if ((rc = fo__write_line(a, q->line, strlen(q->line), q->index, q->hash)) < 0)
+            break;
+        free(q->line);
+        done++;
+    }
+    if (done > 0 && done < a->nqueue)
+        memmove(a->queue, a->queue + done, (a->nqueue - done) * sizeof(*a->queue));
+    a->nqueue -= done;
+    if (rc == 0)
+        a->gap = 0;
+    return rc;
+}
+
+static void fo__drop_queue(struct fo_audit *a)
+{
+    for (size_t i = 0; i < a->nqueue; i++)
+        free(a->queue[i].line);
+    a->nqueue = 0;
+}
+
+int fo_audit_append(struct fo_audit *a, uint64_t index, uint64_t term, int64_t ts,
+                    const char *actor, const char *action, struct json_object *details)
+{
+    if (index <= a->last_index)
+        return 0;
+    if (a->last_index != 0 && index != a->last_index + 1)
+        return -FO_EINVAL;
+    char hash[FO_AUDIT_HASH_HEX];
+    char *rec = fo_audit_record(index, term, ts, actor, action, details, a->last_hash, hash);
+    size_t n = strlen(rec);
+    char *line = fo_xasprintf("%.*s,\"hash\":\"%s\"}\n", (int)(n - 1), rec, hash);
+    int rc = 0;
+    free(rec);
+    if (a->gap) {
+        if (a->nqueue == a->capqueue) {
+            a->capqueue = a->capqueue ? 2 * a->capqueue : 16;
+            a->queue = fo_xrealloc(a->queue, a->capqueue * sizeof(*a->queue));
+        }
+        struct fo__queued *q = &a->queue[a->nqueue++];
+        q->index = index;
+        memcpy(q->hash, hash, sizeof(hash));
+        q->line = line;
+        line = NULL;
+        a->last_index = index;
+        memcpy(a->last_hash, hash, sizeof(hash));
+    } else {
+        rc = fo__write_line(a, line, strlen(line), index, hash);
+    }
+    free(line);
+    return rc;
+}
+
+int fo_audit_begin_gap(struct fo_audit *a, uint64_t index, const char *hash)
+{
+    if (index <= a->last_index)
+        return 0;
+    if (!hash || strlen(hash) != 64 || strspn(hash, "0123456789abcdef") != 64)
+        return -FO_EINVAL;
+    /* the queued records are older than the new snapshot: they will come from a peer too */
+    fo__drop_queue(a);
+    a->gap = 1;
+    a->gap_to = index;
+    memcpy(a->gap_hash, hash, FO_AUDIT_HASH_HEX);
+    a->last_index = index;
+    memcpy(a->last_hash, hash, FO_AUDIT_HASH_HEX);
+    return 0;
+}
+
+int fo_audit_abandon_gap(struct fo_audit *a)
+{
+    if (!a->gap)
+        return 0;
+    char hash[FO_AUDIT_HASH_HEX];
+    memcpy(hash, a->gap_hash, sizeof(hash));
+    return fo_audit_rebase(a, a->gap_to, hash);
+}
+
+int fo_audit_gap(const struct fo_audit *a, uint64_t *from, uint64_t *to)
+{
+    if (!a->gap)
+        return 0;
+    if (from)
+        *from = a->head_index + 1;
+    if (to)
+        *to = a->gap_to;
+    return 1;
+}
+
+int fo_audit_append_line(struct fo_audit *a, const char *line, size_t len, struct fo_err *err)
+{
+    char stored[FO_AUDIT_HASH_HEX], prev[FO_AUDIT_HASH_HEX];
+    uint64_t idx;
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    if (!a->gap)
+        return fo_err_set(err, -FO_EINVAL, "no audit records are missing");
+    if (memchr(line, '\n', len) || memchr(line, '\0', len))
+        return fo_err_set(err, -FO_EINVAL, "not one audit record");
+    struct fo_err perr = {0};
+    if (fo__parse_line(line, len, &idx, stored, prev, &perr, 1) < 0)
+        return fo_err_set(err, -FO_EINVAL, "record refused: %s", perr.msg);
+    if (idx <= a->head_index)
+        return 0;
+    if (idx != a->head_index + 1 || idx > a->gap_to)
+        return fo_err_set(err, -FO_EINVAL, "record %llu does not follow %llu",
+                          (unsigned long long)idx, (unsigned long long)a->head_index);
+    if (strcmp(prev, a->head_hash) != 0)
+        return fo_err_set(err, -FO_EINVAL, "record %llu: prev does not match record %llu",
+                          (unsigned long long)idx, (unsigned long long)a->head_index);
+    if (idx == a->gap_to && strcmp(stored, a->gap_hash) != 0)
+        return fo_err_set(err, -FO_ECORRUPT,
+                          "record %llu has hash %.12s... but the snapshot says %.12s...",
+                          (unsigned long long)idx, stored, a->gap_hash);
+    char *buf = fo_xmalloc(len + 1);
+    memcpy(buf, line, len);
+    buf[len] = '\n';
+    int rc = fo__write_line(a, buf, len + 1, idx, stored);
+    free(buf);
+    if (rc == 0)
+        rc = fo__settle(a);
+    if (rc < 0)
+        fo_err_set(err, rc, "%s: %s", a->path, rc == -FO_ENOSPC ? "no space left" : strerror(-rc));
+    return rc;
+}
+
+/* The index of a stored record without parsing it: lines start with {"index":N, */
+static int fo__line_index(const char *line, uint64_t *index)
+{
+    static const char key[] = "{\"index\":";
+    char *end;
+    if (strncmp(line, key, sizeof(key) - 1) != 0)
+        return -1;
+    errno = 0;
+    *index = strtoull(line + sizeof(key) - 1, &end, 10);
+    return errno || *end != ',' ? -1 : 0;
+}
+
+int fo_audit_read_lines(const struct fo_audit *a, uint64_t from, uint64_t to, size_t max_bytes,
+                        char **out, size_t *len, size_t *count)
+{
+    char *line = NULL, *buf = fo_xstrdup("");
+    size_t cap = 0, used = 0, n_out = 0;
+    ssize_t n;
+    uint64_t lineno = 0, idx;
+    int rc = 0;
+    FILE *f = NULL;
+    if (to > a->head_index)
+        to = a->head_index;
+    if (from == 0 || from > to)
+        goto out;
+    if (!(f = fopen(a->path, "r"))) {
+        rc = errno == ENOENT ? -FO_ENOENT : -errno;
+        goto out;
+    }
+    while ((n = getline(&line, &cap, f)) > 0 && line[n - 1] == '\n') {
+        lineno++;
+        if (lineno == 1 && strncmp(line, "{\"base\":", 8) == 0) {
+            /* the records up to the base are not in this file */
+            if (strtoull(line + 8, NULL, 10) >= from) {
+                rc = -FO_ENOENT;
+                break;
+            }
+            continue;
+        }
+        if (fo__line_index(line, &idx) < 0) {
+            rc = -FO_ECORRUPT;
+            break;
+        }
+        if (idx < from)
+            continue;
+        if (idx > to || (n_out > 0 && used + (size_t)n > max_bytes))
+            break;
+        if (n_out == 0 && idx != from) {
+            rc = -FO_ENOENT; /* the file starts after `from` */
+            break;
+        }
+        buf = fo_xrealloc(buf, used + (size_t)n + 1);
+        memcpy(buf + used, line, (size_t)n + 1);
+        used += (size_t)n;
+        n_out++;
+    }
+out:
+    free(line);
+    if (f)
+        fclose(f);
+    if (rc < 0) {
+        free(buf);
+        buf = NULL;
+        used = n_out = 0;
+    }
+    *out = buf;
+    *len = used;
+    *count = n_out;
+    return rc;
 }
 
 int fo_audit_sync(struct fo_audit *a)
@@ -268,10 +506,25 @@ const char *fo_audit_head_hash(const struct fo_audit *a)
     return a->head_hash;
 }
 
+uint64_t fo_audit_last_index(const struct fo_audit *a)
+{
+    return a->last_index;
+}
+
+const char *fo_audit_last_hash(const struct fo_audit *a)
+{
+    return a->last_hash;
+}
+
 int fo_audit_rebase(struct fo_audit *a, uint64_t index, const char *hash)
 {
     if (index <= a->head_index)
         return 0;
+    if (a->gap && index != a->gap_to) {
+        if (index <= a->last_index)
+            return -FO_EINVAL; /* inside the queue: only the gap's own end is a known hash */
+        fo__drop_queue(a);
+    }
     /* The records between our head and the snapshot are not here: start a new file whose first
      * line names the base, keeping the old one beside it for inspection. */
     char *old = fo_xasprintf("%s.%llu", a->path, (unsigned long long)a->head_index);
@@ -287,9 +540,19 @@ int fo_audit_rebase(struct fo_audit *a, uint64_t index, const char *hash)
     if (rc == 0)
         rc = fo__write_all(a->fd, line, strlen(line));
     free(line);
-    if (rc == 0) {
-        a->head_index = index;
-        snprintf(a->head_hash, sizeof(a->head_hash), "%s", hash);
+    if (rc < 0)
+        return rc;
+    a->head_index = index;
+    snprintf(a->head_hash, sizeof(a->head_hash), "%s", hash);
+    if (!a->gap) {
+        a->last_index = index;
+        memcpy(a->last_hash, a->head_hash, FO_AUDIT_HASH_HEX);
+        return 0;
     }
-    return rc;
+    a->gap_to = index; /* the queued records follow the base */
+    if (a->nqueue == 0) {
+        a->last_index = index;
+        memcpy(a->last_hash, a->head_hash, FO_AUDIT_HASH_HEX);
+    }
+    return fo__settle(a);
 }

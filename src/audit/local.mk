@@ -11,4 +11,11 @@ tests_unit_test_state_audit_SOURCES = tests/unit/test_state_audit.c
 tests_unit_test_state_audit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_state_audit_LDADD = libfo_audit.la libfo_state.la libfo_core.la $(CMOCKA_LIBS) \
 	$(JSONC_LIBS) $(CRYPTO_LIBS)
+
+check_PROGRAMS += tests/unit/test_audit_gap
+TESTS += tests/unit/test_audit_gap
+tests_unit_test_audit_gap_SOURCES = tests/unit/test_audit_gap.c
+tests_unit_test_audit_gap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_audit_gap_LDADD = libfo_audit.la libfo_core.la $(CMOCKA_LIBS) $(JSONC_LIBS) \
+	$(CRYPTO_LIBS)
 endif

@@ -159,46 +159,6 @@ out:
 
 /* ---- recovery ---- */
 
-/* Snapshot blob: {"audit_index":N,"audit_hash":"H","state":{...}} */
-static char *fo__snapshot_blob(struct fo_cluster *c, size_t *len)
-{
-    size_t sn;
-    char *st = fo_state_snapshot(c->state, &sn);
-    char *blob = fo_xasprintf("{\"audit_index\":%llu,\"audit_hash\":\"%s\",\"state\":%s}",
-                              (unsigned long long)fo_audit_head_index(c->audit),
-                              fo_audit_head_hash(c->audit), st);
-    free(st);
-    *len = strlen(blob);
-    return blob;
-}
-
-static int fo__restore_blob(struct fo_cluster *c, uint64_t index, const void *data, size_t len,
-                            struct fo_err *err)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = json_tokener_parse_ex(tok, data, (int)len), *st, *ai, *ah;
-    int rc = -FO_ECORRUPT;
-    json_tokener_free(tok);
-    if (!o || !json_object_object_get_ex(o, "state", &st) ||
-        !json_object_object_get_ex(o, "audit_index", &ai) ||
-        !json_object_object_get_ex(o, "audit_hash", &ah)) {
-        fo_err_set(err, rc, "snapshot %llu is not a failoverd snapshot", (unsigned long long)index);
-        goto out;
-    }
-    const char *s =
-        json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    if ((rc = fo_state_restore(c->state, s, strlen(s), err)) < 0)
-        goto out;
-    /* The audit log holds every record up to the snapshot unless this agent was behind: then the
-     * chain restarts at the snapshot's head (fetching the missing records is not done yet). */
-    if (fo_audit_head_index(c->audit) < (uint64_t)json_object_get_int64(ai))
-        rc = fo_audit_rebase(c->audit, (uint64_t)json_object_get_int64(ai),
-                             json_object_get_string(ah));
-out:
-    json_object_put(o);
-    return rc;
-}
-
 static int fo__open_storage(struct fo_cluster *c, struct fo_err *err)
 {
     struct fo_raft_meta meta;
@@ -217,7 +177,7 @@ static int fo__open_storage(struct fo_cluster *c, struct fo_err *err)
         return rc;
     have_snap = rc == 0;
     if (have_snap) {
-        if ((rc = fo__restore_blob(c, snap.index, snap.data, snap.len, err)) < 0)
+        if ((rc = fo__cluster_restore_blob(c, snap.index, snap.data, snap.len, err)) < 0)
             goto out;
         c->last_snapshot = snap.index;
         rsnap = (struct fo_raft_snapshot){snap.index, snap.term, (uint32_t)snap.len, snap.data};
@@ -369,7 +329,7 @@ static void fo__maybe_snapshot(struct fo_cluster *c, uint64_t index, uint64_t te
         fo__fatal(c, "audit sync", strerror(errno));
         return;
     }
-    char *blob = fo__snapshot_blob(c, &len);
+    char *blob = fo__cluster_snapshot_blob(c, &len);
     if (fo_raft_compact(c->raft, index, blob, (uint32_t)len) == 0) {
         fo_raft_aio_snap_save(c->aio, index, term, blob, len, 2, fo__on_snap_saved, c);
         fo_raft_aio_compact(c->aio, index, fo__on_snap_saved, c);
@@ -464,8 +424,8 @@ static void fo__process(struct fo_cluster *c)
         }
         if (rd.snapshot) {
             struct fo_err err = {0};
-            if (fo__restore_blob(c, rd.snapshot->index, rd.snapshot->data, rd.snapshot->len, &err) <
-                0) {
+            if (fo__cluster_restore_blob(c, rd.snapshot->index, rd.snapshot->data, rd.snapshot->len,
+                                         &err) < 0) {
                 fo__fatal(c, "snapshot install", err.msg);
                 fo_raft_ready_free(&rd);
                 return;
@@ -585,6 +545,8 @@ static void fo__on_peer_recv(void *arg, const char *peer_id, uint8_t type, const
         if (fo_raft_is_leader(c->raft) &&
             fo_obs_apply(c->detect, peer_id, payload, len, fo_clock_mono_ms()) < 0)
             c->frames_bad++;
+    } else if (type == FO_CLUSTER_T_AUDIT_REQ || type == FO_CLUSTER_T_AUDIT_RESP) {
+        fo__cluster_audit_recv(c, peer_id, type, payload, len);
     }
 }
 
@@ -711,7 +673,9 @@ struct fo_cluster *fo_cluster_new(uv_loop_t *loop, const struct fo_agentcfg *cfg
     uv_timer_init(loop, &c->obs_timer);
     uv_timer_init(loop, &c->detect_timer);
     uv_timer_init(loop, &c->shutdown_timer);
+    uv_timer_init(loop, &c->audit_timer);
     c->tick.data = c->obs_timer.data = c->detect_timer.data = c->shutdown_timer.data = c;
+    c->audit_timer.data = c;
     return c;
 fail:
     if (!err->code)
@@ -728,6 +692,7 @@ int fo_cluster_start(struct fo_cluster *c, struct fo_err *err)
     fo__cluster_metrics_register(c);
     uv_timer_start(&c->obs_timer, fo__on_obs_timer, c->obs_interval_ms, c->obs_interval_ms);
     uv_timer_start(&c->detect_timer, fo__on_detect_timer, 500, 500);
+    fo__cluster_audit_start(c);
     char nv[12];
     snprintf(nv, sizeof(nv), "%d", c->nnodes);
     fo_event(FO_LOG_INFO, "cluster.started", "cluster", c->cluster_id, "voters", nv, NULL);
@@ -852,7 +817,8 @@ void fo_cluster_free(struct fo_cluster *c)
     c->peers = NULL;
     c->close_pending = 1;
     if (c->tick.loop) {
-        uv_timer_t *timers[] = {&c->tick, &c->obs_timer, &c->detect_timer, &c->shutdown_timer};
+        uv_timer_t *timers[] = {&c->tick, &c->obs_timer, &c->detect_timer, &c->shutdown_timer,
+                                &c->audit_timer};
         for (size_t i = 0; i < FO_ARRAY_LEN(timers); i++) {
             c->close_pending++;
             uv_close((uv_handle_t *)timers[i], fo__on_timer_closed);

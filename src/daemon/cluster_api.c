@@ -18,6 +18,18 @@
 #define FO_AUDIT_PAGE_MAX  10000
 #define FO_AUDIT_RAW_MAX   (64u << 20)
 
+/* {"from","to"} of the records still to come from a peer after a snapshot, or NULL. */
+static struct json_object *fo__catching_up(const struct fo_cluster *c)
+{
+    uint64_t from, to;
+    if (!fo_audit_gap(c->audit, &from, &to))
+        return NULL;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "from", json_object_new_int64((int64_t)from));
+    json_object_object_add(o, "to", json_object_new_int64((int64_t)to));
+    return o;
+}
+
 /* ---- proposals that wait for their commit ---- */
 
 static void fo__reply(struct fo_cluster *c, uint64_t req, int code, struct json_object *o)
@@ -197,6 +209,9 @@ static void fo__route_audit(struct fo_api_req *req, struct fo_api_resp *resp, vo
     json_object_object_add(o, "head_index",
                            json_object_new_int64((int64_t)fo_audit_head_index(c->audit)));
     json_object_object_add(o, "head_hash", json_object_new_string(fo_audit_head_hash(c->audit)));
+    struct json_object *gap = fo__catching_up(c);
+    if (gap) /* the file is verified but incomplete: records after head_index are on their way */
+        json_object_object_add(o, "catching_up", gap);
     fo_api_resp_json(resp, 200, o);
 }
 
@@ -343,6 +358,9 @@ struct json_object *fo_cluster_status_json(void *arg)
     json_object_object_add(audit, "index",
                            json_object_new_int64((int64_t)fo_audit_head_index(c->audit)));
     json_object_object_add(audit, "hash", json_object_new_string(fo_audit_head_hash(c->audit)));
+    struct json_object *gap = fo__catching_up(c);
+    if (gap)
+        json_object_object_add(audit, "catching_up", gap);
     json_object_object_add(o, "audit_head", audit);
     json_object_object_add(o, "state", fo_state_json(c->state));
     if (st.state == FO_RAFT_LEADER)
@@ -370,6 +388,11 @@ static void fo__emit(struct fo_metrics_buf *b, void *arg)
                       fo_raft_lease_valid(c->raft, fo_clock_boot_ms()) ? 1 : 0, NULL);
     fo_metrics_family(b, "failoverd_audit_head_index", "gauge", "Index of the last audit record.");
     fo_metrics_sample(b, "failoverd_audit_head_index", (double)fo_audit_head_index(c->audit), NULL);
+    uint64_t from = 0, to = 0;
+    fo_metrics_family(b, "failoverd_audit_missing_records", "gauge",
+                      "Audit records a snapshot skipped, still to be fetched from a peer.");
+    fo_metrics_sample(b, "failoverd_audit_missing_records",
+                      fo_audit_gap(c->audit, &from, &to) ? (double)(to - from + 1) : 0, NULL);
     fo_metrics_family(b, "failoverd_peer_up", "gauge",
                       "1 while the peer connection is authenticated.");
     for (int i = 1; i < c->nnodes; i++)

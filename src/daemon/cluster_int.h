@@ -1,5 +1,5 @@
-/* Internals shared by cluster.c (Raft, storage, peers, observations) and cluster_api.c
- * (status, routes, metrics). */
+/* Internals shared by cluster.c (Raft, storage, peers, observations), cluster_api.c (status,
+ * routes, metrics) and cluster_audit.c (snapshot blob, audit catch-up from peers). */
 #ifndef FO_DAEMON_CLUSTER_INT_H
 #define FO_DAEMON_CLUSTER_INT_H
 
@@ -13,8 +13,12 @@
 #include "raft/raft.h"
 #include "state/state.h"
 
+/* Frame types. Audit catch-up (cluster_audit.c): REQ {"from":N,"to":M} -> RESP {"from":N,
+ * "lines":["<stored line>",...]}, plus "missing":true when the file starts after N. */
 #define FO_CLUSTER_T_RAFT       (FO_PEER_T_USER_MIN + 0)
 #define FO_CLUSTER_T_OBS        (FO_PEER_T_USER_MIN + 1)
+#define FO_CLUSTER_T_AUDIT_REQ  (FO_PEER_T_USER_MIN + 2)
+#define FO_CLUSTER_T_AUDIT_RESP (FO_PEER_T_USER_MIN + 3)
 #define FO_CLUSTER_NODES        16
 #define FO_CLUSTER_NO_LEADER_MS 30000
 
@@ -60,6 +64,13 @@ struct fo_cluster {
     struct fo_audit *audit;
     uint64_t snapshot_every;
     uint64_t last_snapshot;
+    uv_timer_t audit_timer; /* asks peers for the records a snapshot skipped */
+    int audit_asked;        /* node asked last (0: none outstanding) */
+    uint64_t audit_asked_head;
+    int64_t audit_asked_ms; /* mono clock of that request */
+    unsigned audit_rot;     /* which peer to ask when the leader does not serve */
+    uint32_t audit_unheld;  /* nodes whose file starts after audit_unheld_from */
+    uint64_t audit_unheld_from;
 
     struct fo_peer_transport *peers;
     struct fo_sched *sched;
@@ -93,6 +104,15 @@ struct fo_cluster {
 int fo__cluster_propose(struct fo_cluster *c, const char *type, const char *actor,
                         struct json_object *fields, uint64_t *index, uint64_t *term);
 const char *fo__cluster_name(const struct fo_cluster *c, uint64_t id);
+/* cluster_audit.c */
+/* Snapshot blob: {"audit_index":N,"audit_hash":"H","state":{...}} */
+char *fo__cluster_snapshot_blob(struct fo_cluster *c, size_t *len);
+/* Restores the state from a blob; an audit behind it opens a gap that peers fill. */
+int fo__cluster_restore_blob(struct fo_cluster *c, uint64_t index, const void *data, size_t len,
+                             struct fo_err *err);
+void fo__cluster_audit_recv(struct fo_cluster *c, const char *peer_id, uint8_t type,
+                            const uint8_t *payload, size_t len);
+void fo__cluster_audit_start(struct fo_cluster *c);
 /* cluster_api.c */
 void fo__cluster_waits_applied(struct fo_cluster *c, uint64_t index, uint64_t term);
 void fo__cluster_waits_expire(struct fo_cluster *c, int64_t now_ms, int all);

@@ -4,7 +4,7 @@ include src/daemon/agentcfg.mk
 noinst_LTLIBRARIES += libfo_daemon.la
 libfo_daemon_la_SOURCES = src/daemon/agent.h src/daemon/agent.c src/daemon/cluster.h \
 	src/daemon/cluster_int.h src/daemon/cluster.c src/daemon/cluster_api.c \
-	src/daemon/obs.h src/daemon/obs.c
+	src/daemon/cluster_audit.c src/daemon/obs.h src/daemon/obs.c
 libfo_daemon_la_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 
 sbin_PROGRAMS += failoverd

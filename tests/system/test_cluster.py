@@ -579,14 +579,99 @@ def test_agent_behind_a_snapshot_catches_up(make_cluster):
     assert len(set(c.heads().values())) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="DESIGN.md (audit): an agent restored from a snapshot "
-                   "fetches the missing audit records from a peer; cluster.c rebases its chain "
-                   "at the snapshot head instead and drops the records it had")
 def test_audit_is_complete_after_snapshot_catch_up(make_cluster):
     c = make_cluster(3, cluster_extra={"snapshot_every": 5})
     lag, acked = _fall_behind_a_snapshot(c)
     assert_notes(c, [lag], acked)
     assert len({c.audit_raw(a) for a in c.agents}) == 1
+
+
+def test_audit_gap_is_filled_again_after_a_crash(make_cluster):
+    """An agent that dies before its audit caught up (here: its file cut back to 3 records, what
+    it held before the snapshot) begins the gap again at start from its stored snapshot."""
+    c = make_cluster(3, cluster_extra={"snapshot_every": 5})
+    lag, acked = _fall_behind_a_snapshot(c)
+    c.kill(lag)
+    log = lag.dir / "data" / "audit.log"
+    log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[:3]))
+
+    def caught_up():
+        return lag.log_path.read_text(errors="replace").count("event=audit.caught_up")
+    before = caught_up()
+    c.restart(lag)
+    c.wait_converged(timeout=15)
+    assert_notes(c, [lag], acked)
+    assert len({c.audit_raw(a) for a in c.agents}) == 1
+    assert caught_up() == before + 1
+    assert "catching_up" not in c.cstatus(lag)["audit_head"]
+
+
+def _rebase_audit_file(a, keep):
+    """Rewrites a stopped agent's audit.log as a rebased one: a base line, then its last `keep`
+    records. Returns the index of the base."""
+    log = a.dir / "data" / "audit.log"
+    lines = log.read_bytes().splitlines(keepends=True)
+    base = len(lines) - keep
+    h = json.loads(lines[base - 1])["hash"]
+    log.write_bytes(f'{{"base":{base},"hash":"{h}"}}\n'.encode() + b"".join(lines[base:]))
+    return base
+
+
+def _lag_behind_rebased_peers(c, pick):
+    """Kills a follower, commits past snapshots, rebases the audit files of the agents
+    pick(lead, other) returns past the follower's head. Returns (lag, lead, other, acked)."""
+    c.start()
+    lead = c.wait_leader(timeout=10)
+    acked = {f"t12-a{i}": c.note(f"t12-a{i}")["index"] for i in range(3)}
+    lag, other = [a for a in c.agents if a is not lead]
+    c.kill(lag)
+    for i in range(12):
+        acked[f"t12-b{i}"] = c.note(f"t12-b{i}")["index"]
+    c.wait_converged(among=[lead, other], timeout=10)
+    for a in pick(lead, other):
+        c.kill(a)
+        _rebase_audit_file(a, 2)  # past the follower's head and the snapshot it installs
+        c.restart(a)
+    c.wait_converged(among=[lead, other], timeout=15)
+    return lag, lead, other, acked
+
+
+def test_audit_catch_up_asks_another_peer_when_the_leader_cannot_serve(make_cluster):
+    """The leader's own audit starts at a base line past the lagging agent's head (it was once
+    rebased), so it cannot serve the gap: the lagging agent gets the records from the other one."""
+    c = make_cluster(3, cluster_extra={"snapshot_every": 5})
+    lag, lead, other, acked = _lag_behind_rebased_peers(c, lambda lead, other: [lead])
+    if c.leader(among=[lead, other]) is not lead:
+        code, body = c.leader(among=[lead, other]).post("/v1/transfer", {"to": lead.name})
+        assert code == 202, body
+        wait_for(lambda: c.leader(among=[lead, other]) is lead, 10, 0.05, what="the transfer")
+    c.restart(lag)
+    c.wait_converged(timeout=15)
+    assert c.cstatus(lag)["snapshot_index"] > max(acked.values()) - 5, "no snapshot installed?"
+    assert_notes(c, [lag], acked)
+    assert c.audit_raw(lag) == c.audit_raw(other)
+    text = lag.log_path.read_text(errors="replace")
+    assert re.search(rf"event=audit\.caught_up head=\d+ peer={other.name}\n", text), text[-3000:]
+
+
+def test_audit_restarts_at_the_snapshot_when_no_peer_holds_the_records(make_cluster):
+    """Every peer's audit starts past the lagging agent's head: the records are gone from the
+    cluster, so the agent's chain restarts at the snapshot (its old file kept beside)."""
+    c = make_cluster(3, cluster_extra={"snapshot_every": 5})
+    lag, lead, other, acked = _lag_behind_rebased_peers(c, lambda lead, other: [lead, other])
+    head0 = len((lag.dir / "data" / "audit.log").read_bytes().splitlines())
+    c.restart(lag)
+    c.wait_converged(timeout=15)
+    snap = c.cstatus(lag)["snapshot_index"]
+    assert snap > max(acked.values()) - 5, "no snapshot installed?"
+    raw = c.audit_raw(lag)
+    assert raw.startswith('{"base":'), raw[:200]
+    assert (lag.dir / "data" / f"audit.log.{head0}").exists()
+    assert "event=audit.records_unavailable" in lag.log_path.read_text(errors="replace")
+    assert "catching_up" not in c.cstatus(lag)["audit_head"]
+    acked["t12-after"] = c.note("t12-after")["index"]
+    c.wait_converged(timeout=10)
+    assert_notes(c, [lag], {t: i for t, i in acked.items() if i > snap})
 
 
 # ---- 8. smoke (also under the sanitizer build) ----
@@ -631,9 +716,9 @@ def test_note_on_isolated_leader_is_answered_when_a_snapshot_overtakes_it(make_c
     acked["t11-after"] = c.note("t11-after")["index"]
     c.wait_converged(timeout=10)
     th.join(15)
-    # (the old leader's audit restarts at the snapshot: see the xfail test above)
-    assert_notes(c, others, acked)
-    assert_notes(c, [old], {"t11-after": acked["t11-after"]})
+    # the old leader fetched the audit records its snapshot skipped from a peer
+    assert_notes(c, c.agents, acked)
+    assert len({c.audit_raw(a) for a in c.agents}) == 1
     assert all("t11-isolated" not in c.audit_notes(a) for a in c.agents)
     code, body = res["r"]
     assert code in (409, 503, 504), \
