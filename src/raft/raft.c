@@ -395,7 +395,9 @@ bool fo_raft_is_leader(const struct fo_raft *r)
 
 int64_t fo_raft_lease_remaining(const struct fo_raft *r, int64_t now_ms)
 {
-    if (r->state != FO_RAFT_LEADER || r->transferee || r->lease_void)
+    /* During a transfer, and after it (a leader that told its target to campaign steps down
+     * unless it has been deposed first), voters may be told to ignore stickiness. */
+    if (r->state != FO_RAFT_LEADER || r->transferee)
         return 0;
     int64_t start = fo__lease_start(r);
     if (start == INT64_MAX) /* a single voter: nobody else can lead */

@@ -148,10 +148,11 @@ void fo_raft_persisted(struct fo_raft *r, uint64_t index, uint64_t term, int64_t
  * -FO_EINVAL if index is not in (snapshot index, applied]. */
 int fo_raft_compact(struct fo_raft *r, uint64_t index, const void *data, uint32_t len);
 
-/* Leadership transfer to another voter: it is brought up to date, then told to campaign.
- * From now on this leader's lease is void and proposals are refused; if the target has not
- * taken over within election_timeout_min, the transfer is abandoned (or, if the target was
- * already told to campaign, this leader steps down). */
+/* Leadership transfer to another voter: it is brought up to date, then told to campaign (its
+ * campaign may override vote stickiness). While the transfer runs this leader has no lease and
+ * refuses proposals. If the target has not taken over within election_timeout_min, the
+ * transfer is abandoned, or, if the target was already told to campaign, this leader steps
+ * down. -FO_ENOTLEADER, -FO_EINVAL (not another voter), -FO_EBUSY (another transfer runs). */
 int fo_raft_transfer(struct fo_raft *r, uint64_t target, int64_t now_ms);
 
 bool fo_raft_has_ready(const struct fo_raft *r);

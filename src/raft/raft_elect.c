@@ -66,7 +66,6 @@ static void fo__become_leader(struct fo_raft *r, int64_t now)
     r->heartbeat_due = now + r->heartbeat_ms;
     r->transferee = 0;
     r->timeout_now_sent = false;
-    r->lease_void = false;
     uint64_t last = fo__log_last_index(&r->log);
     for (size_t i = 0; i < r->n_voters; i++) {
         struct fo__progress *pr = &r->prs[i];

@@ -100,7 +100,6 @@ struct fo_raft {
     uint64_t transferee;
     int64_t transfer_deadline;
     bool timeout_now_sent;
-    bool lease_void; /* this term's lease can no longer be trusted (a transfer was started) */
 
     /* output */
     struct fo_raft_msg *msgs;

@@ -122,11 +122,10 @@ void fo__broadcast(struct fo_raft *r, int64_t now)
 
 void fo__send_timeout_now(struct fo_raft *r, struct fo__progress *pr, int64_t now)
 {
+    /* The target's campaign may override vote stickiness whenever this message arrives: from
+     * now on this leader holds no lease (transferee stays set until it steps down). */
     fo__msg_new(r, FO_RAFT_MSG_TIMEOUT_NOW, pr->id);
     r->timeout_now_sent = true;
-    /* The target's campaign may override vote stickiness whenever the message arrives, so
-     * this term's lease can never be trusted again. */
-    r->lease_void = true;
 }
 
 static int fo__cmp_u64_desc(const void *a, const void *b)

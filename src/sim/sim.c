@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SIM_MAX_EVENTS 20000000ull
+#define FO__SIM_MAX_EVENTS 20000000ull
 
-uint64_t fo__sim_rand(struct sim *s)
+uint64_t fo__sim_rand(struct fo__sim *s)
 {
     uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -18,30 +18,30 @@ uint64_t fo__sim_rand(struct sim *s)
     return z ^ (z >> 31);
 }
 
-uint64_t fo__sim_range(struct sim *s, uint64_t lo, uint64_t hi)
+uint64_t fo__sim_range(struct fo__sim *s, uint64_t lo, uint64_t hi)
 {
     if (hi <= lo)
         return lo;
     return lo + fo__sim_rand(s) % (hi - lo + 1);
 }
 
-bool fo__sim_chance(struct sim *s, uint32_t ppm)
+bool fo__sim_chance(struct fo__sim *s, uint32_t ppm)
 {
     return ppm && fo__sim_rand(s) % 1000000 < ppm;
 }
 
-static void fo__sim_push_ev(struct sim *s, const struct sim_ev *ev)
+static void fo__sim_push_ev(struct fo__sim *s, const struct fo__sim_ev *ev)
 {
     if (s->heap_n == s->heap_cap) {
         s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 1024;
         s->heap = fo_xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
     }
     size_t i = s->heap_n++;
-    struct sim_ev e = *ev;
+    struct fo__sim_ev e = *ev;
     e.seq = s->seq++;
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        struct sim_ev *pe = &s->heap[p];
+        struct fo__sim_ev *pe = &s->heap[p];
         if (pe->t < e.t || (pe->t == e.t && pe->seq < e.seq))
             break;
         s->heap[i] = *pe;
@@ -50,19 +50,19 @@ static void fo__sim_push_ev(struct sim *s, const struct sim_ev *ev)
     s->heap[i] = e;
 }
 
-static bool fo__sim_before(const struct sim_ev *a, const struct sim_ev *b)
+static bool fo__sim_before(const struct fo__sim_ev *a, const struct fo__sim_ev *b)
 {
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static struct sim_ev fo__sim_pop(struct sim *s)
+static struct fo__sim_ev fo__sim_pop(struct fo__sim *s)
 {
-    struct sim_ev top = s->heap[0];
-    struct sim_ev last = s->heap[--s->heap_n];
+    struct fo__sim_ev top = s->heap[0];
+    struct fo__sim_ev last = s->heap[--s->heap_n];
     size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        const struct sim_ev *best = &last;
+        const struct fo__sim_ev *best = &last;
         if (l < s->heap_n && fo__sim_before(&s->heap[l], best)) {
             m = l;
             best = &s->heap[l];
@@ -79,23 +79,23 @@ static struct sim_ev fo__sim_pop(struct sim *s)
     return top;
 }
 
-void fo__sim_push(struct sim *s, int64_t t, int kind, int node, int peer, uint64_t gen)
+void fo__sim_push(struct fo__sim *s, int64_t t, int kind, int node, int peer, uint64_t gen)
 {
-    struct sim_ev ev = {.t = t, .kind = kind, .node = node, .peer = peer, .gen = gen};
+    struct fo__sim_ev ev = {.t = t, .kind = kind, .node = node, .peer = peer, .gen = gen};
     fo__sim_push_ev(s, &ev);
 }
 
-static int64_t fo__sim_local_us(const struct sim *s, const struct sim_node *nd)
+static int64_t fo__sim_local_us(const struct fo__sim *s, const struct fo__sim_node *nd)
 {
     return nd->l0 + (s->now - nd->t0) * (1000000 + nd->ppm) / 1000000;
 }
 
-int64_t fo__sim_local_ms(const struct sim *s, const struct sim_node *nd)
+int64_t fo__sim_local_ms(const struct fo__sim *s, const struct fo__sim_node *nd)
 {
     return fo__sim_local_us(s, nd) / 1000;
 }
 
-void fo__sim_set_ppm(struct sim *s, struct sim_node *nd, int64_t ppm)
+void fo__sim_set_ppm(struct fo__sim *s, struct fo__sim_node *nd, int64_t ppm)
 {
     nd->l0 = fo__sim_local_us(s, nd);
     nd->t0 = s->now;
@@ -103,7 +103,7 @@ void fo__sim_set_ppm(struct sim *s, struct sim_node *nd, int64_t ppm)
 }
 
 /* Real time at which the node's clock shows ms (if its rate holds until then). */
-static int64_t fo__sim_real_at(const struct sim *s, const struct sim_node *nd, int64_t ms)
+static int64_t fo__sim_real_at(const struct fo__sim *s, const struct fo__sim_node *nd, int64_t ms)
 {
     int64_t cur = fo__sim_local_us(s, nd), target = ms * 1000;
     if (target <= cur)
@@ -111,12 +111,12 @@ static int64_t fo__sim_real_at(const struct sim *s, const struct sim_node *nd, i
     return s->now + (target - cur) * 1000000 / (1000000 + nd->ppm) + 1;
 }
 
-int fo__sim_leader(const struct sim *s)
+int fo__sim_leader(const struct fo__sim *s)
 {
     int best = -1;
     uint64_t term = 0;
     for (int i = 0; i < s->n; i++) {
-        const struct sim_node *nd = &s->nodes[i];
+        const struct fo__sim_node *nd = &s->nodes[i];
         if (!nd->r || !fo_raft_is_leader(nd->r))
             continue;
         struct fo_raft_status st;
@@ -129,10 +129,10 @@ int fo__sim_leader(const struct sim *s)
     return best;
 }
 
-static void fo__sim_free_ops(struct sim_node *nd)
+static void fo__sim_free_ops(struct fo__sim_node *nd)
 {
     while (nd->ops) {
-        struct sim_op *op = nd->ops;
+        struct fo__sim_op *op = nd->ops;
         nd->ops = op->next;
         for (size_t i = 0; i < op->n; i++)
             free(op->ents[i].data);
@@ -143,7 +143,7 @@ static void fo__sim_free_ops(struct sim_node *nd)
     nd->ops_tail = NULL;
 }
 
-static void fo__sim_queue_op(struct sim *s, struct sim_node *nd, struct sim_op *op)
+static void fo__sim_queue_op(struct fo__sim *s, struct fo__sim_node *nd, struct fo__sim_op *op)
 {
     int64_t done =
         s->now + (int64_t)fo__sim_range(s, (uint64_t)s->p.fsync_min, (uint64_t)s->p.fsync_max);
@@ -155,10 +155,10 @@ static void fo__sim_queue_op(struct sim *s, struct sim_node *nd, struct sim_op *
     else
         nd->ops = op;
     nd->ops_tail = op;
-    fo__sim_push(s, done, SIM_EV_PERSIST, nd->idx, -1, nd->incarnation);
+    fo__sim_push(s, done, FO__EV_PERSIST, nd->idx, -1, nd->incarnation);
 }
 
-static int fo__sim_node_of(const struct sim *s, uint64_t id)
+static int fo__sim_node_of(const struct fo__sim *s, uint64_t id)
 {
     for (int i = 0; i < s->n; i++)
         if (s->voters[i] == id)
@@ -166,7 +166,7 @@ static int fo__sim_node_of(const struct sim *s, uint64_t id)
     return -1;
 }
 
-static void fo__sim_send(struct sim *s, struct sim_node *nd, const struct fo_raft_msg *m)
+static void fo__sim_send(struct fo__sim *s, struct fo__sim_node *nd, const struct fo_raft_msg *m)
 {
     int to = fo__sim_node_of(s, m->to);
     size_t len;
@@ -175,9 +175,20 @@ static void fo__sim_send(struct sim *s, struct sim_node *nd, const struct fo_raf
                           nd->idx, fo_raft_msg_type_name(m->type), (unsigned long long)m->to);
         return;
     }
-    fo__sim_trace_msg(s, SIM_T_SEND, nd->idx, to, m);
+    fo__sim_trace_msg(s, FO__T_SEND, nd->idx, to, m);
+    /* A vote, or a candidacy, is on disk before anyone hears of it. */
+    bool granted = m->type == FO_RAFT_MSG_VOTE_RESP && !(m->flags & FO_RAFT_MSG_REJECT);
+    if ((granted && (nd->hs.term != m->term || nd->hs.vote != m->to)) ||
+        (m->type == FO_RAFT_MSG_VOTE && (nd->hs.term != m->term || nd->hs.vote != nd->id))) {
+        fo__sim_violation(s, "hard-state",
+                          "node %d sends %s for term %llu before its vote is durable (disk: "
+                          "term %llu vote %llu)",
+                          nd->idx, fo_raft_msg_type_name(m->type), (unsigned long long)m->term,
+                          (unsigned long long)nd->hs.term, (unsigned long long)nd->hs.vote);
+        return;
+    }
     if (fo__sim_link_cut(s, nd->idx, to) || fo__sim_chance(s, s->p.drop_ppm)) {
-        fo__sim_trace_msg(s, SIM_T_DROP, nd->idx, to, m);
+        fo__sim_trace_msg(s, FO__T_DROP, nd->idx, to, m);
         return;
     }
     int copies = fo__sim_chance(s, s->p.dup_ppm) ? 2 : 1;
@@ -186,8 +197,8 @@ static void fo__sim_send(struct sim *s, struct sim_node *nd, const struct fo_raf
             (int64_t)fo__sim_range(s, (uint64_t)s->p.delay_min, (uint64_t)s->p.delay_max);
         if (s->slow_until[nd->idx][to] > s->now)
             delay += s->slow_extra[nd->idx][to];
-        struct sim_ev ev = {
-            .t = s->now + delay, .kind = SIM_EV_DELIVER, .node = to, .peer = nd->idx, .len = len};
+        struct fo__sim_ev ev = {
+            .t = s->now + delay, .kind = FO__EV_DELIVER, .node = to, .peer = nd->idx, .len = len};
         ev.buf = fo_xmalloc(len);
         memcpy(ev.buf, s->encbuf, len);
         fo__sim_push_ev(s, &ev);
@@ -196,7 +207,7 @@ static void fo__sim_send(struct sim *s, struct sim_node *nd, const struct fo_raf
 
 /* The snapshot the simulated state machine makes: index, term and chain hash, then padding
  * so that snapshots travel in several chunks. */
-static unsigned char *fo__sim_snap_data(struct sim *s, uint64_t index, uint64_t term,
+static unsigned char *fo__sim_snap_data(struct fo__sim *s, uint64_t index, uint64_t term,
                                         uint64_t chain, uint32_t *len)
 {
     uint32_t pad = (uint32_t)fo__sim_range(s, 0, s->p.snap_pad);
@@ -210,7 +221,8 @@ static unsigned char *fo__sim_snap_data(struct sim *s, uint64_t index, uint64_t 
     return b;
 }
 
-static void fo__sim_install(struct sim *s, struct sim_node *nd, const struct fo_raft_snapshot *sn)
+static void fo__sim_install(struct fo__sim *s, struct fo__sim_node *nd,
+                            const struct fo_raft_snapshot *sn)
 {
     uint64_t idx, term, chain, known;
     if (sn->len < 24) {
@@ -232,11 +244,11 @@ static void fo__sim_install(struct sim *s, struct sim_node *nd, const struct fo_
                           nd->idx, (unsigned long long)idx);
         return;
     }
-    fo__sim_trace(s, SIM_T_INSTALL, nd->idx, 0, 0, 0, idx, term, sn->len, 0);
+    fo__sim_trace(s, FO__T_INSTALL, nd->idx, 0, 0, 0, idx, term, sn->len, 0);
     fo__sim_log_reset(&nd->mem, idx, term, chain);
     nd->sm_index = idx;
     nd->sm_chain = chain;
-    struct sim_op *op = fo_xcalloc(1, sizeof(*op));
+    struct fo__sim_op *op = fo_xcalloc(1, sizeof(*op));
     op->snapshot = true;
     op->index = idx;
     op->term = term;
@@ -247,8 +259,8 @@ static void fo__sim_install(struct sim *s, struct sim_node *nd, const struct fo_
     fo__sim_queue_op(s, nd, op);
 }
 
-static void fo__sim_append(struct sim *s, struct sim_node *nd, const struct fo_raft_entry *ents,
-                           size_t n)
+static void fo__sim_append(struct fo__sim *s, struct fo__sim_node *nd,
+                           const struct fo_raft_entry *ents, size_t n)
 {
     uint64_t first = ents[0].index;
     if (first <= nd->mem.base || first > fo__sim_log_last(&nd->mem) + 1) {
@@ -258,7 +270,7 @@ static void fo__sim_append(struct sim *s, struct sim_node *nd, const struct fo_r
         return;
     }
     fo__sim_log_truncate(&nd->mem, first);
-    struct sim_op *op = fo_xcalloc(1, sizeof(*op));
+    struct fo__sim_op *op = fo_xcalloc(1, sizeof(*op));
     op->ents = fo_xcalloc(n, sizeof(*op->ents));
     op->first = first;
     op->n = n;
@@ -267,7 +279,7 @@ static void fo__sim_append(struct sim *s, struct sim_node *nd, const struct fo_r
         uint64_t prev = e->index - 1 == nd->mem.base
                             ? nd->mem.base_chain
                             : fo__sim_log_at(&nd->mem, e->index - 1)->chain;
-        struct sim_ent se = {.term = e->term, .type = e->type, .len = e->len, .data = e->data};
+        struct fo__sim_ent se = {.term = e->term, .type = e->type, .len = e->len, .data = e->data};
         se.chain = fo__sim_chain(prev, e->index, e->term, e->type, e->data, e->len);
         fo__sim_log_push(&nd->mem, &se, false);
         fo__sim_check_entry(s, nd, e->index, &se);
@@ -286,7 +298,7 @@ static void fo__sim_append(struct sim *s, struct sim_node *nd, const struct fo_r
     }
     /* Report durability entry by entry, as a glue that syncs small batches would. */
     for (size_t i = 0; i < n; i++) {
-        struct sim_op *one = fo_xcalloc(1, sizeof(*one));
+        struct fo__sim_op *one = fo_xcalloc(1, sizeof(*one));
         one->ents = fo_xcalloc(1, sizeof(*one->ents));
         one->ents[0] = op->ents[i];
         one->first = first + i;
@@ -299,13 +311,13 @@ static void fo__sim_append(struct sim *s, struct sim_node *nd, const struct fo_r
     free(op);
 }
 
-static void fo__sim_compact(struct sim *s, struct sim_node *nd)
+static void fo__sim_compact(struct fo__sim *s, struct fo__sim_node *nd)
 {
     uint64_t idx = nd->sm_index;
     if (!s->p.snap_every || idx < nd->disk.base + s->p.snap_every || idx <= nd->mem.base)
         return;
-    const struct sim_ent *me = fo__sim_log_at(&nd->mem, idx);
-    const struct sim_ent *de = fo__sim_log_at(&nd->disk, idx);
+    const struct fo__sim_ent *me = fo__sim_log_at(&nd->mem, idx);
+    const struct fo__sim_ent *de = fo__sim_log_at(&nd->disk, idx);
     if (!me || !de || de->chain != nd->sm_chain) {
         fo__sim_violation(s, "storage", "node %d applied %llu which is not on its disk", nd->idx,
                           (unsigned long long)idx);
@@ -320,10 +332,10 @@ static void fo__sim_compact(struct sim *s, struct sim_node *nd)
         free(data);
         return;
     }
-    fo__sim_trace(s, SIM_T_COMPACT, nd->idx, 0, 0, 0, idx, me->term, len, 0);
+    fo__sim_trace(s, FO__T_COMPACT, nd->idx, 0, 0, 0, idx, me->term, len, 0);
     /* The snapshot file is written and synced before the log is cut (tmp, fsync, rename). */
     uint64_t term = me->term, chain = nd->sm_chain;
-    struct sim_log keep = {0};
+    struct fo__sim_log keep = {0};
     fo__sim_log_reset(&keep, idx, term, chain);
     for (uint64_t i = idx + 1; i <= fo__sim_log_last(&nd->disk); i++)
         fo__sim_log_push(&keep, fo__sim_log_at(&nd->disk, i), true);
@@ -332,7 +344,7 @@ static void fo__sim_compact(struct sim *s, struct sim_node *nd)
     free(nd->disk_snap);
     nd->disk_snap = data;
     nd->disk_snap_len = len;
-    struct sim_log mkeep = {0};
+    struct fo__sim_log mkeep = {0};
     fo__sim_log_reset(&mkeep, idx, term, chain);
     for (uint64_t i = idx + 1; i <= fo__sim_log_last(&nd->mem); i++)
         fo__sim_log_push(&mkeep, fo__sim_log_at(&nd->mem, i), false);
@@ -340,7 +352,7 @@ static void fo__sim_compact(struct sim *s, struct sim_node *nd)
     nd->mem = mkeep;
 }
 
-static void fo__sim_schedule_tick(struct sim *s, struct sim_node *nd)
+static void fo__sim_schedule_tick(struct fo__sim *s, struct fo__sim_node *nd)
 {
     int64_t t =
         fo__sim_real_at(s, nd, fo_raft_next_deadline(nd->r)) + (int64_t)fo__sim_range(s, 0, 2000);
@@ -349,10 +361,10 @@ static void fo__sim_schedule_tick(struct sim *s, struct sim_node *nd)
     if (nd->tick_at >= 0 && nd->tick_at <= t)
         return;
     nd->tick_at = t;
-    fo__sim_push(s, t, SIM_EV_TICK, nd->idx, -1, ++nd->tick_gen);
+    fo__sim_push(s, t, FO__EV_TICK, nd->idx, -1, ++nd->tick_gen);
 }
 
-void fo__sim_after_call(struct sim *s, struct sim_node *nd)
+void fo__sim_after_call(struct fo__sim *s, struct fo__sim_node *nd)
 {
     while (nd->r && fo_raft_has_ready(nd->r) && !s->res->violation) {
         struct fo_raft_ready rd;
@@ -381,11 +393,11 @@ void fo__sim_after_call(struct sim *s, struct sim_node *nd)
     }
 }
 
-void fo__sim_crash(struct sim *s, struct sim_node *nd)
+void fo__sim_crash(struct fo__sim *s, struct fo__sim_node *nd)
 {
     if (!nd->r)
         return;
-    fo__sim_trace(s, SIM_T_CRASH, nd->idx, 0, 0, 0, nd->ops ? 1 : 0, 0, 0, 0);
+    fo__sim_trace(s, FO__T_CRASH, nd->idx, 0, 0, 0, nd->ops ? 1 : 0, 0, 0, 0);
     fo_raft_free(nd->r);
     nd->r = NULL;
     fo__sim_free_ops(nd); /* un-synced writes are lost */
@@ -398,7 +410,7 @@ void fo__sim_crash(struct sim *s, struct sim_node *nd)
     s->res->crashes++;
 }
 
-void fo__sim_restart(struct sim *s, struct sim_node *nd)
+void fo__sim_restart(struct fo__sim *s, struct fo__sim_node *nd)
 {
     if (nd->r)
         return;
@@ -418,7 +430,7 @@ void fo__sim_restart(struct sim *s, struct sim_node *nd)
                                     .data = nd->disk_snap};
     struct fo_raft_entry *ents = fo_xcalloc(nd->disk.n + 1, sizeof(*ents));
     for (size_t i = 0; i < nd->disk.n; i++) {
-        const struct sim_ent *e = &nd->disk.e[i];
+        const struct fo__sim_ent *e = &nd->disk.e[i];
         ents[i] = (struct fo_raft_entry){.index = nd->disk.base + 1 + i,
                                          .term = e->term,
                                          .type = e->type,
@@ -447,14 +459,14 @@ void fo__sim_restart(struct sim *s, struct sim_node *nd)
     nd->seen_term = nd->hs.term;
     nd->tick_at = -1;
     nd->lease = false;
-    fo__sim_trace(s, SIM_T_RESTART, nd->idx, 0, 0, 0, nd->hs.term, nd->disk.base,
+    fo__sim_trace(s, FO__T_RESTART, nd->idx, 0, 0, 0, nd->hs.term, nd->disk.base,
                   fo__sim_log_last(&nd->disk), 0);
     fo__sim_after_call(s, nd);
 }
 
-static void fo__sim_persist(struct sim *s, struct sim_node *nd)
+static void fo__sim_persist(struct fo__sim *s, struct fo__sim_node *nd)
 {
-    struct sim_op *op = nd->ops;
+    struct fo__sim_op *op = nd->ops;
     if (!op)
         return;
     nd->ops = op->next;
@@ -479,7 +491,7 @@ static void fo__sim_persist(struct sim *s, struct sim_node *nd)
                     fo__sim_log_push(&nd->disk, &op->ents[i], true);
         }
     }
-    fo__sim_trace(s, SIM_T_PERSIST, nd->idx, 0, 0, op->snapshot, op->index, op->term, 0, 0);
+    fo__sim_trace(s, FO__T_PERSIST, nd->idx, 0, 0, op->snapshot, op->index, op->term, 0, 0);
     uint64_t idx = op->index, term = op->term;
     for (size_t i = 0; i < op->n; i++)
         free(op->ents[i].data);
@@ -492,12 +504,12 @@ static void fo__sim_persist(struct sim *s, struct sim_node *nd)
     }
 }
 
-static void fo__sim_deliver(struct sim *s, struct sim_node *nd, struct sim_ev *ev)
+static void fo__sim_deliver(struct fo__sim *s, struct fo__sim_node *nd, struct fo__sim_ev *ev)
 {
     struct fo_raft_msg m;
     int rc = fo_raft_msg_decode(ev->buf, ev->len, &m);
     if (rc == 0 && !nd->r) {
-        fo__sim_trace_msg(s, SIM_T_DROP, nd->idx, nd->idx, &m); /* the receiver is down */
+        fo__sim_trace_msg(s, FO__T_DROP, nd->idx, nd->idx, &m); /* the receiver is down */
         fo_raft_msg_clear(&m);
         return;
     }
@@ -514,7 +526,7 @@ static void fo__sim_deliver(struct sim *s, struct sim_node *nd, struct sim_ev *e
         fo_raft_msg_clear(&m);
         return;
     }
-    fo__sim_trace_msg(s, SIM_T_RECV, nd->idx, ev->peer, &m);
+    fo__sim_trace_msg(s, FO__T_RECV, nd->idx, ev->peer, &m);
     rc = fo_raft_step(nd->r, &m, fo__sim_local_ms(s, nd));
     fo_raft_msg_clear(&m);
     if (rc < 0) {
@@ -533,10 +545,10 @@ void fo_sim_opts_defaults(struct fo_sim_opts *o)
     o->trace_len = 80;
 }
 
-static void fo__sim_free(struct sim *s)
+static void fo__sim_free(struct fo__sim *s)
 {
     for (int i = 0; i < s->n; i++) {
-        struct sim_node *nd = &s->nodes[i];
+        struct fo__sim_node *nd = &s->nodes[i];
         fo_raft_free(nd->r);
         fo__sim_free_ops(nd);
         fo__sim_log_free(&nd->mem);
@@ -551,11 +563,12 @@ static void fo__sim_free(struct sim *s)
     fo__sim_check_free(s);
 }
 
-static void fo__sim_event(struct sim *s, struct sim_ev *ev)
+static void fo__sim_event(struct fo__sim *s, struct fo__sim_ev *ev)
 {
-    struct sim_node *nd = ev->node >= 0 && ev->kind != SIM_EV_SCRIPT ? &s->nodes[ev->node] : NULL;
+    struct fo__sim_node *nd =
+        ev->node >= 0 && ev->kind != FO__EV_SCRIPT ? &s->nodes[ev->node] : NULL;
     bool node_ev =
-        ev->kind == SIM_EV_DELIVER || ev->kind == SIM_EV_TICK || ev->kind == SIM_EV_PERSIST;
+        ev->kind == FO__EV_DELIVER || ev->kind == FO__EV_TICK || ev->kind == FO__EV_PERSIST;
     if (node_ev && nd->paused_until > s->now) {
         /* A paused process handles nothing; everything waits, in order, until it resumes. */
         ev->t = nd->paused_until;
@@ -564,41 +577,41 @@ static void fo__sim_event(struct sim *s, struct sim_ev *ev)
         return;
     }
     switch (ev->kind) {
-    case SIM_EV_DELIVER:
+    case FO__EV_DELIVER:
         fo__sim_deliver(s, nd, ev);
         break;
-    case SIM_EV_TICK:
+    case FO__EV_TICK:
         if (!nd->r || ev->gen != nd->tick_gen)
             break;
         nd->tick_at = -1;
-        fo__sim_trace(s, SIM_T_TICK, nd->idx, 0, 0, 0, 0, 0, 0, 0);
+        fo__sim_trace(s, FO__T_TICK, nd->idx, 0, 0, 0, 0, 0, 0, 0);
         fo_raft_tick(nd->r, fo__sim_local_ms(s, nd));
         fo__sim_after_call(s, nd);
         break;
-    case SIM_EV_PERSIST:
+    case FO__EV_PERSIST:
         if (nd->r && ev->gen == nd->incarnation)
             fo__sim_persist(s, nd);
         break;
-    case SIM_EV_RESTART:
+    case FO__EV_RESTART:
         if (ev->gen == nd->incarnation)
             fo__sim_restart(s, nd);
         break;
-    case SIM_EV_ACTION:
+    case FO__EV_ACTION:
         fo__sim_action(s);
         break;
-    case SIM_EV_CLIENT:
+    case FO__EV_CLIENT:
         if (ev->gen == s->client_gen)
             fo__sim_client(s);
         break;
-    case SIM_EV_ISOLATE:
-    case SIM_EV_CRASH:
+    case FO__EV_ISOLATE:
+    case FO__EV_CRASH:
         if (!s->healed)
             fo__sim_targeted(s, ev->kind, ev->node, ev->gen);
         break;
-    case SIM_EV_HEAL:
+    case FO__EV_HEAL:
         fo__sim_heal(s);
         break;
-    case SIM_EV_SCRIPT:
+    case FO__EV_SCRIPT:
         if (!s->healed)
             fo__sim_script(s, ev->node, ev->peer);
         break;
@@ -612,7 +625,7 @@ int fo_sim_run(const struct fo_sim_opts *o, struct fo_sim_result *res)
     memset(res, 0, sizeof(*res));
     if (o->nodes < 1 || o->nodes > FO_SIM_MAX_NODES || o->steps < 0)
         return -FO_EINVAL;
-    struct sim *s = fo_xcalloc(1, sizeof(*s));
+    struct fo__sim *s = fo_xcalloc(1, sizeof(*s));
     s->o = *o;
     if (s->o.trace_len <= 0)
         s->o.trace_len = 80;
@@ -625,32 +638,33 @@ int fo_sim_run(const struct fo_sim_opts *o, struct fo_sim_result *res)
     s->trace = fo_xcalloc(s->trace_cap, sizeof(*s->trace));
     s->steps_left = o->steps;
     s->iso_next_leader = -1;
+    s->restart_on_campaign = -1;
     fo__sim_profile(s);
     for (int i = 0; i < s->n; i++) {
-        struct sim_node *nd = &s->nodes[i];
+        struct fo__sim_node *nd = &s->nodes[i];
         nd->idx = i;
         nd->id = (uint64_t)(i + 1) * 11;
         s->voters[i] = nd->id;
         nd->l0 = (int64_t)fo__sim_range(s, 1, 1000000) * 1000000; /* arbitrary boot clocks */
-        nd->ppm = s->p.drift
-                      ? (int64_t)fo__sim_range(s, 0, 2 * SIM_MAX_DRIFT_PPM) - SIM_MAX_DRIFT_PPM
-                      : 0;
+        nd->ppm = s->p.drift ? (int64_t)fo__sim_range(s, 0, 2 * FO_SIM_MAX_DRIFT_PPM) -
+                                   FO_SIM_MAX_DRIFT_PPM
+                             : 0;
         nd->tick_at = -1;
     }
     for (int i = 0; i < s->n; i++)
         fo__sim_restart(s, &s->nodes[i]);
-    fo__sim_push(s, (int64_t)fo__sim_range(s, 300000, 1500000), SIM_EV_ACTION, -1, -1, 0);
-    fo__sim_push(s, s->p.client_every, SIM_EV_CLIENT, -1, -1, 0);
+    fo__sim_push(s, (int64_t)fo__sim_range(s, 300000, 1500000), FO__EV_ACTION, -1, -1, 0);
+    fo__sim_push(s, s->p.client_every, FO__EV_CLIENT, -1, -1, 0);
     while (s->heap_n && !res->violation && !s->done) {
-        struct sim_ev ev = fo__sim_pop(s);
+        struct fo__sim_ev ev = fo__sim_pop(s);
         s->now = ev.t;
         fo__sim_event(s, &ev);
         free(ev.buf);
         if (!res->violation)
             fo__sim_check_global(s);
-        if (++res->events > SIM_MAX_EVENTS)
+        if (++res->events > FO__SIM_MAX_EVENTS)
             fo__sim_violation(s, "runaway", "more than %llu events",
-                              (unsigned long long)SIM_MAX_EVENTS);
+                              (unsigned long long)FO__SIM_MAX_EVENTS);
     }
     res->sim_ms = s->now / 1000;
     res->max_commit = s->max_commit;

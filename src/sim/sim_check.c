@@ -26,7 +26,7 @@ uint64_t fo__sim_chain(uint64_t prev, uint64_t index, uint64_t term, uint8_t typ
     return fo__mix(prev ^ fo__mix(index) ^ fo__mix(term * 31 + type) ^ fo__mix(h + len));
 }
 
-void fo__sim_violation(struct sim *s, const char *property, const char *fmt, ...)
+void fo__sim_violation(struct fo__sim *s, const char *property, const char *fmt, ...)
 {
     if (s->res->violation)
         return;
@@ -50,24 +50,24 @@ void fo__sim_violation(struct sim *s, const char *property, const char *fmt, ...
 
 /* ---- logs as the checker keeps them ---- */
 
-uint64_t fo__sim_log_last(const struct sim_log *l)
+uint64_t fo__sim_log_last(const struct fo__sim_log *l)
 {
     return l->base + l->n;
 }
 
-uint64_t fo__sim_log_last_term(const struct sim_log *l)
+uint64_t fo__sim_log_last_term(const struct fo__sim_log *l)
 {
     return l->n ? l->e[l->n - 1].term : l->base_term;
 }
 
-const struct sim_ent *fo__sim_log_at(const struct sim_log *l, uint64_t index)
+const struct fo__sim_ent *fo__sim_log_at(const struct fo__sim_log *l, uint64_t index)
 {
     if (index <= l->base || index > fo__sim_log_last(l))
         return NULL;
     return &l->e[index - l->base - 1];
 }
 
-void fo__sim_log_truncate(struct sim_log *l, uint64_t from)
+void fo__sim_log_truncate(struct fo__sim_log *l, uint64_t from)
 {
     while (l->n && fo__sim_log_last(l) >= from) {
         l->n--;
@@ -76,13 +76,13 @@ void fo__sim_log_truncate(struct sim_log *l, uint64_t from)
     }
 }
 
-void fo__sim_log_push(struct sim_log *l, const struct sim_ent *e, bool with_data)
+void fo__sim_log_push(struct fo__sim_log *l, const struct fo__sim_ent *e, bool with_data)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 64;
         l->e = fo_xrealloc(l->e, l->cap * sizeof(*l->e));
     }
-    struct sim_ent *d = &l->e[l->n++];
+    struct fo__sim_ent *d = &l->e[l->n++];
     *d = *e;
     d->data = NULL;
     if (!with_data) {
@@ -93,7 +93,7 @@ void fo__sim_log_push(struct sim_log *l, const struct sim_ent *e, bool with_data
     }
 }
 
-void fo__sim_log_reset(struct sim_log *l, uint64_t base, uint64_t term, uint64_t chain)
+void fo__sim_log_reset(struct fo__sim_log *l, uint64_t base, uint64_t term, uint64_t chain)
 {
     fo__sim_log_truncate(l, 0);
     l->base = base;
@@ -101,7 +101,7 @@ void fo__sim_log_reset(struct sim_log *l, uint64_t base, uint64_t term, uint64_t
     l->base_chain = chain;
 }
 
-void fo__sim_log_free(struct sim_log *l)
+void fo__sim_log_free(struct fo__sim_log *l)
 {
     fo__sim_log_truncate(l, 0);
     free(l->e);
@@ -122,7 +122,7 @@ static void fo__sim_grow(uint64_t **v, size_t *cap, size_t need)
     *cap = n;
 }
 
-bool fo__sim_known_committed(const struct sim *s, uint64_t index, uint64_t *chain)
+bool fo__sim_known_committed(const struct fo__sim *s, uint64_t index, uint64_t *chain)
 {
     if (index == 0) {
         *chain = 0;
@@ -134,8 +134,8 @@ bool fo__sim_known_committed(const struct sim *s, uint64_t index, uint64_t *chai
     return true;
 }
 
-static void fo__sim_record_commit(struct sim *s, struct sim_node *nd, uint64_t index, uint64_t term,
-                                  uint64_t chain, uint64_t by)
+static void fo__sim_record_commit(struct fo__sim *s, struct fo__sim_node *nd, uint64_t index,
+                                  uint64_t term, uint64_t chain, uint64_t by)
 {
     size_t cap = s->committed_cap;
     fo__sim_grow(&s->committed_chain, &cap, index);
@@ -160,7 +160,7 @@ static void fo__sim_record_commit(struct sim *s, struct sim_node *nd, uint64_t i
         s->max_commit = index;
 }
 
-static size_t fo__tab_slot(const struct sim *s, uint64_t index, uint64_t term)
+static size_t fo__tab_slot(const struct fo__sim *s, uint64_t index, uint64_t term)
 {
     size_t mask = s->tab_cap - 1;
     size_t i = (size_t)fo__mix(index * 0x9E3779B97F4A7C15ull ^ term) & mask;
@@ -169,7 +169,7 @@ static size_t fo__tab_slot(const struct sim *s, uint64_t index, uint64_t term)
     return i;
 }
 
-static void fo__tab_grow(struct sim *s)
+static void fo__tab_grow(struct fo__sim *s)
 {
     size_t old = s->tab_cap;
     __typeof__(s->tab) t = s->tab;
@@ -181,8 +181,8 @@ static void fo__tab_grow(struct sim *s)
     free(t);
 }
 
-void fo__sim_check_entry(struct sim *s, struct sim_node *nd, uint64_t index,
-                         const struct sim_ent *e)
+void fo__sim_check_entry(struct fo__sim *s, struct fo__sim_node *nd, uint64_t index,
+                         const struct fo__sim_ent *e)
 {
     if ((s->tab_n + 1) * 2 > s->tab_cap)
         fo__tab_grow(s);
@@ -200,7 +200,8 @@ void fo__sim_check_entry(struct sim *s, struct sim_node *nd, uint64_t index,
     }
 }
 
-void fo__sim_check_hs(struct sim *s, struct sim_node *nd, const struct fo_raft_hard_state *hs)
+void fo__sim_check_hs(struct fo__sim *s, struct fo__sim_node *nd,
+                      const struct fo_raft_hard_state *hs)
 {
     if (hs->term < nd->hs.term)
         fo__sim_violation(s, "hard-state", "node %d: term %llu after %llu", nd->idx,
@@ -212,15 +213,15 @@ void fo__sim_check_hs(struct sim *s, struct sim_node *nd, const struct fo_raft_h
 }
 
 /* Does the log hold committed index c (with its whole prefix), or a snapshot past it? */
-static bool fo__sim_has(const struct sim_log *l, uint64_t c, uint64_t chain)
+static bool fo__sim_has(const struct fo__sim_log *l, uint64_t c, uint64_t chain)
 {
     if (l->base >= c)
         return true;
-    const struct sim_ent *e = fo__sim_log_at(l, c);
+    const struct fo__sim_ent *e = fo__sim_log_at(l, c);
     return e && e->chain == chain;
 }
 
-static void fo__sim_new_term_leader(struct sim *s, struct sim_node *nd, uint64_t term)
+static void fo__sim_new_term_leader(struct fo__sim *s, struct fo__sim_node *nd, uint64_t term)
 {
     size_t cap = s->lot_cap;
     fo__sim_grow(&s->leader_of_term, &cap, term);
@@ -245,11 +246,11 @@ static void fo__sim_new_term_leader(struct sim *s, struct sim_node *nd, uint64_t
         return;
     }
     s->res->elections++;
-    fo__sim_trace(s, SIM_T_LEADER, nd->idx, 0, 0, 0, term, fo__sim_log_last(&nd->mem), 0, 0);
+    fo__sim_trace(s, FO__T_LEADER, nd->idx, 0, 0, 0, term, fo__sim_log_last(&nd->mem), 0, 0);
     fo__sim_new_leader(s, nd);
 }
 
-void fo__sim_check_node(struct sim *s, struct sim_node *nd)
+void fo__sim_check_node(struct fo__sim *s, struct fo__sim_node *nd)
 {
     struct fo_raft_status st;
     fo_raft_status(nd->r, &st);
@@ -272,20 +273,22 @@ void fo__sim_check_node(struct sim *s, struct sim_node *nd)
     if (st.commit > nd->seen_commit) {
         uint64_t from = nd->seen_commit > nd->mem.base ? nd->seen_commit : nd->mem.base;
         for (uint64_t i = from + 1; i <= st.commit && !s->res->violation; i++) {
-            const struct sim_ent *e = fo__sim_log_at(&nd->mem, i);
+            const struct fo__sim_ent *e = fo__sim_log_at(&nd->mem, i);
             fo__sim_record_commit(s, nd, i, e->term, e->chain, st.term);
         }
-        fo__sim_trace(s, SIM_T_COMMIT, nd->idx, 0, 0, 0, st.commit, st.term, 0, 0);
+        fo__sim_trace(s, FO__T_COMMIT, nd->idx, 0, 0, 0, st.commit, st.term, 0, 0);
         nd->seen_commit = st.commit;
     }
     if (s->res->violation)
         return;
     if (st.state != nd->seen_state || st.term != nd->seen_term) {
-        fo__sim_trace(s, SIM_T_STATE, nd->idx, 0, 0, (int)st.state, st.term, st.leader, 0, 0);
-        if (st.state == FO_RAFT_LEADER)
-            fo__sim_new_term_leader(s, nd, st.term);
+        fo__sim_trace(s, FO__T_STATE, nd->idx, 0, 0, (int)st.state, st.term, st.leader, 0, 0);
         nd->seen_state = st.state;
         nd->seen_term = st.term;
+        if (st.state == FO_RAFT_LEADER)
+            fo__sim_new_term_leader(s, nd, st.term);
+        else if (!s->res->violation)
+            fo__sim_state_change(s, nd, st.state);
     }
     uint64_t ft, fi;
     if (!s->res->violation && fo_raft_ready_to_act(nd->r) &&
@@ -295,7 +298,7 @@ void fo__sim_check_node(struct sim *s, struct sim_node *nd)
                           nd->idx, (unsigned long long)ft, (unsigned long long)fi);
 }
 
-void fo__sim_check_apply(struct sim *s, struct sim_node *nd, const struct fo_raft_entry *e)
+void fo__sim_check_apply(struct fo__sim *s, struct fo__sim_node *nd, const struct fo_raft_entry *e)
 {
     uint64_t known;
     if (e->index != nd->sm_index + 1) {
@@ -328,7 +331,7 @@ static bool fo__pos_ge(const struct fo__pos *a, const struct fo__pos *b)
 /* Committed entries survive any crash and any election: the newest one is on a majority of
  * disks, and no node lacking it (as it is, or as its disk would restart it) could collect a
  * majority of votes from nodes as they are or as they would restart. */
-static void fo__sim_check_durable(struct sim *s)
+static void fo__sim_check_durable(struct fo__sim *s)
 {
     uint64_t c = s->max_commit, chain;
     if (!c || !fo__sim_known_committed(s, c, &chain))
@@ -336,7 +339,7 @@ static void fo__sim_check_durable(struct sim *s)
     struct fo__pos st[FO_SIM_MAX_NODES][2];
     size_t on_disk = 0;
     for (int i = 0; i < s->n; i++) {
-        const struct sim_node *nd = &s->nodes[i];
+        const struct fo__sim_node *nd = &s->nodes[i];
         st[i][0] = (struct fo__pos){fo__sim_log_last_term(&nd->disk), fo__sim_log_last(&nd->disk),
                                     fo__sim_has(&nd->disk, c, chain)};
         st[i][1] = st[i][0];
@@ -374,11 +377,11 @@ static void fo__sim_check_durable(struct sim *s)
     }
 }
 
-static void fo__sim_check_lease(struct sim *s)
+static void fo__sim_check_lease(struct fo__sim *s)
 {
     int holders[FO_SIM_MAX_NODES], nh = 0;
     for (int i = 0; i < s->n; i++) {
-        struct sim_node *nd = &s->nodes[i];
+        struct fo__sim_node *nd = &s->nodes[i];
         bool v = nd->r && nd->paused_until <= s->now &&
                  fo_raft_lease_valid(nd->r, fo__sim_local_ms(s, nd));
         if (v && !nd->lease)
@@ -405,7 +408,7 @@ static void fo__sim_check_lease(struct sim *s)
     }
 }
 
-void fo__sim_check_global(struct sim *s)
+void fo__sim_check_global(struct fo__sim *s)
 {
     fo__sim_check_lease(s);
     if (!s->res->violation)
@@ -420,13 +423,13 @@ void fo__sim_check_global(struct sim *s)
             return;
         }
     }
-    if (s->now > s->heal_at + (int64_t)SIM_LIVE_MS * 1000)
+    if (s->now > s->heal_at + (int64_t)FO_SIM_LIVE_MS * 1000)
         fo__sim_violation(s, "liveness",
                           "no entry proposed after healing committed within %d ms (%d proposals)",
-                          SIM_LIVE_MS, s->live_n);
+                          FO_SIM_LIVE_MS, s->live_n);
 }
 
-void fo__sim_check_free(struct sim *s)
+void fo__sim_check_free(struct fo__sim *s)
 {
     free(s->committed_chain);
     free(s->committed_term);

@@ -10,23 +10,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SIM_MAX_DRIFT_PPM 50000 /* 5%: lease 850 ms x 1.05 stays below 1000 ms x 0.95 */
-#define SIM_LIVE_MS       20000 /* after healing, a new entry must commit within this */
+/* Clock rates stay within 5%: an 850 ms lease (at most 895 ms of real time) then ends before
+ * 1000 ms of vote stickiness (at least 952 ms). */
+#define FO_SIM_MAX_DRIFT_PPM 50000
+#define FO__SIM_ACTIONS      24    /* room for the chaos step kinds of sim_scen.c */
+#define FO_SIM_LIVE_MS       10000 /* after healing, a new entry must commit within this */
 
-enum sim_ev_kind {
-    SIM_EV_DELIVER = 1,
-    SIM_EV_TICK,
-    SIM_EV_PERSIST,
-    SIM_EV_RESTART,
-    SIM_EV_ACTION,  /* next chaos step */
-    SIM_EV_CLIENT,  /* client proposals */
-    SIM_EV_ISOLATE, /* targeted: cut a node off */
-    SIM_EV_CRASH,   /* targeted: crash a node */
-    SIM_EV_HEAL,    /* end of chaos */
-    SIM_EV_SCRIPT,  /* next step of a scripted scenario: node = script, peer = step */
+enum fo__sim_ev_kind {
+    FO__EV_DELIVER = 1,
+    FO__EV_TICK,
+    FO__EV_PERSIST,
+    FO__EV_RESTART,
+    FO__EV_ACTION,  /* next chaos step */
+    FO__EV_CLIENT,  /* client proposals */
+    FO__EV_ISOLATE, /* targeted: cut a node off */
+    FO__EV_CRASH,   /* targeted: crash a node */
+    FO__EV_HEAL,    /* end of chaos */
+    FO__EV_SCRIPT,  /* next step of a scripted scenario: node = script, peer = step */
 };
 
-struct sim_ev {
+struct fo__sim_ev {
     int64_t t;
     uint64_t seq;
     int kind;
@@ -38,7 +41,7 @@ struct sim_ev {
 };
 
 /* A log as the checker sees it: term and chain hash per entry; data only on disk. */
-struct sim_ent {
+struct fo__sim_ent {
     uint64_t term;
     uint64_t chain; /* hash of this entry and all before it */
     uint8_t type;
@@ -46,29 +49,29 @@ struct sim_ent {
     unsigned char *data;
 };
 
-struct sim_log {
+struct fo__sim_log {
     uint64_t base; /* snapshot index */
     uint64_t base_term;
     uint64_t base_chain;
-    struct sim_ent *e; /* e[i]: index base + 1 + i */
+    struct fo__sim_ent *e; /* e[i]: index base + 1 + i */
     size_t n;
     size_t cap;
 };
 
 /* A write in flight to a node's disk. */
-struct sim_op {
+struct fo__sim_op {
     int64_t done_at;
     bool snapshot;
     uint64_t index, term, chain; /* snapshot meta, or the last entry's index/term */
     unsigned char *snap_data;
     uint32_t snap_len;
-    struct sim_ent *ents;
+    struct fo__sim_ent *ents;
     uint64_t first; /* index of ents[0] */
     size_t n;
-    struct sim_op *next;
+    struct fo__sim_op *next;
 };
 
-struct sim_node {
+struct fo__sim_node {
     int idx;
     uint64_t id;
     struct fo_raft *r; /* NULL while crashed */
@@ -78,12 +81,12 @@ struct sim_node {
     int64_t paused_until;
     /* disk */
     struct fo_raft_hard_state hs;
-    struct sim_log disk;
+    struct fo__sim_log disk;
     unsigned char *disk_snap;
     uint32_t disk_snap_len;
-    struct sim_op *ops, *ops_tail;
+    struct fo__sim_op *ops, *ops_tail;
     /* mirror of the core's in-memory log, from what it hands to storage */
-    struct sim_log mem;
+    struct fo__sim_log mem;
     /* state machine */
     uint64_t sm_index, sm_chain;
     /* checker bookkeeping */
@@ -96,7 +99,7 @@ struct sim_node {
     int64_t lease_since;
 };
 
-struct sim_trace_rec {
+struct fo__sim_trace_rec {
     int64_t t;
     uint8_t kind;
     uint8_t node;
@@ -106,7 +109,7 @@ struct sim_trace_rec {
     uint64_t a, b, c, d;
 };
 
-struct sim_prof {
+struct fo__sim_prof {
     uint32_t drop_ppm, dup_ppm;
     int64_t delay_min, delay_max; /* us */
     int64_t fsync_min, fsync_max; /* us */
@@ -118,29 +121,30 @@ struct sim_prof {
     uint32_t idle_ppm;    /* chance that clients then fall silent for a while */
     uint32_t iso_new_leader_ppm, crash_new_leader_ppm;
     bool drift;
-    uint32_t weights[24];
+    uint32_t weights[FO__SIM_ACTIONS]; /* chaos step kinds, relative odds */
 };
 
-struct sim {
+struct fo__sim {
     struct fo_sim_opts o;
     struct fo_sim_result *res;
     uint64_t rng;
     int n;
     size_t quorum;
-    struct sim_node nodes[FO_SIM_MAX_NODES];
+    struct fo__sim_node nodes[FO_SIM_MAX_NODES];
     uint64_t voters[FO_SIM_MAX_NODES];
     int64_t now;
     uint64_t seq;
-    struct sim_ev *heap;
+    struct fo__sim_ev *heap;
     size_t heap_n, heap_cap;
-    struct sim_prof p;
+    struct fo__sim_prof p;
     int64_t cut_until[FO_SIM_MAX_NODES][FO_SIM_MAX_NODES];
     int64_t slow_until[FO_SIM_MAX_NODES][FO_SIM_MAX_NODES];
     int64_t slow_extra[FO_SIM_MAX_NODES][FO_SIM_MAX_NODES];
     int steps_left;
     int64_t quiet_until; /* a script runs: no random chaos step before this */
     int script_node[2];
-    int iso_next_leader; /* script waiting to cut off the next new leader, or -1 */
+    int iso_next_leader;     /* script waiting to cut off the next new leader, or -1 */
+    int restart_on_campaign; /* script waiting for this node to campaign, or -1 */
     int64_t client_cut_until[FO_SIM_MAX_NODES]; /* clients cannot reach the node */
     int64_t client_busy_until;                  /* clients propose often, never idle */
     uint64_t client_gen;
@@ -163,81 +167,85 @@ struct sim {
     uint64_t live_idx[64], live_term[64]; /* proposals accepted after healing */
     int live_n;
     /* trace ring */
-    struct sim_trace_rec *trace;
+    struct fo__sim_trace_rec *trace;
     size_t trace_cap, trace_n;
 };
 
-enum sim_trace_kind {
-    SIM_T_SEND = 1,
-    SIM_T_DROP,
-    SIM_T_RECV,
-    SIM_T_TICK,
-    SIM_T_PERSIST,
-    SIM_T_CRASH,
-    SIM_T_RESTART,
-    SIM_T_CUT,
-    SIM_T_HEAL,
-    SIM_T_PROPOSE,
-    SIM_T_LEADER,
-    SIM_T_COMMIT,
-    SIM_T_PAUSE,
-    SIM_T_TRANSFER,
-    SIM_T_COMPACT,
-    SIM_T_INSTALL,
-    SIM_T_SLOW,
-    SIM_T_DRIFT,
-    SIM_T_WEATHER,
-    SIM_T_STATE,
+enum fo__sim_trace_kind {
+    FO__T_SEND = 1,
+    FO__T_DROP,
+    FO__T_RECV,
+    FO__T_TICK,
+    FO__T_PERSIST,
+    FO__T_CRASH,
+    FO__T_RESTART,
+    FO__T_CUT,
+    FO__T_HEAL,
+    FO__T_PROPOSE,
+    FO__T_LEADER,
+    FO__T_COMMIT,
+    FO__T_PAUSE,
+    FO__T_TRANSFER,
+    FO__T_COMPACT,
+    FO__T_INSTALL,
+    FO__T_SLOW,
+    FO__T_DRIFT,
+    FO__T_WEATHER,
+    FO__T_STATE,
 };
 
 /* sim.c */
-uint64_t fo__sim_rand(struct sim *s);
-uint64_t fo__sim_range(struct sim *s, uint64_t lo, uint64_t hi); /* inclusive */
-bool fo__sim_chance(struct sim *s, uint32_t ppm);
-void fo__sim_push(struct sim *s, int64_t t, int kind, int node, int peer, uint64_t gen);
-int64_t fo__sim_local_ms(const struct sim *s, const struct sim_node *nd);
-void fo__sim_set_ppm(struct sim *s, struct sim_node *nd, int64_t ppm);
-void fo__sim_crash(struct sim *s, struct sim_node *nd);
-void fo__sim_restart(struct sim *s, struct sim_node *nd);
-void fo__sim_after_call(struct sim *s, struct sim_node *nd);
-int fo__sim_leader(const struct sim *s); /* a node that believes it leads (highest term), or -1 */
+uint64_t fo__sim_rand(struct fo__sim *s);
+uint64_t fo__sim_range(struct fo__sim *s, uint64_t lo, uint64_t hi); /* inclusive */
+bool fo__sim_chance(struct fo__sim *s, uint32_t ppm);
+void fo__sim_push(struct fo__sim *s, int64_t t, int kind, int node, int peer, uint64_t gen);
+int64_t fo__sim_local_ms(const struct fo__sim *s, const struct fo__sim_node *nd);
+void fo__sim_set_ppm(struct fo__sim *s, struct fo__sim_node *nd, int64_t ppm);
+void fo__sim_crash(struct fo__sim *s, struct fo__sim_node *nd);
+void fo__sim_restart(struct fo__sim *s, struct fo__sim_node *nd);
+void fo__sim_after_call(struct fo__sim *s, struct fo__sim_node *nd);
+int fo__sim_leader(
+    const struct fo__sim *s); /* a node that believes it leads (highest term), or -1 */
 
 /* sim_check.c */
 uint64_t fo__sim_chain(uint64_t prev, uint64_t index, uint64_t term, uint8_t type,
                        const unsigned char *data, uint32_t len);
-void fo__sim_violation(struct sim *s, const char *property, const char *fmt, ...)
+void fo__sim_violation(struct fo__sim *s, const char *property, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void fo__sim_log_truncate(struct sim_log *l, uint64_t from);
-void fo__sim_log_push(struct sim_log *l, const struct sim_ent *e, bool with_data);
-void fo__sim_log_reset(struct sim_log *l, uint64_t base, uint64_t term, uint64_t chain);
-void fo__sim_log_free(struct sim_log *l);
-uint64_t fo__sim_log_last(const struct sim_log *l);
-uint64_t fo__sim_log_last_term(const struct sim_log *l);
-const struct sim_ent *fo__sim_log_at(const struct sim_log *l, uint64_t index);
-void fo__sim_check_entry(struct sim *s, struct sim_node *nd, uint64_t index,
-                         const struct sim_ent *e);
-void fo__sim_check_node(struct sim *s, struct sim_node *nd);
-void fo__sim_check_apply(struct sim *s, struct sim_node *nd, const struct fo_raft_entry *e);
-void fo__sim_check_hs(struct sim *s, struct sim_node *nd, const struct fo_raft_hard_state *hs);
-void fo__sim_check_global(struct sim *s);
-bool fo__sim_known_committed(const struct sim *s, uint64_t index, uint64_t *chain);
-void fo__sim_check_free(struct sim *s);
+void fo__sim_log_truncate(struct fo__sim_log *l, uint64_t from);
+void fo__sim_log_push(struct fo__sim_log *l, const struct fo__sim_ent *e, bool with_data);
+void fo__sim_log_reset(struct fo__sim_log *l, uint64_t base, uint64_t term, uint64_t chain);
+void fo__sim_log_free(struct fo__sim_log *l);
+uint64_t fo__sim_log_last(const struct fo__sim_log *l);
+uint64_t fo__sim_log_last_term(const struct fo__sim_log *l);
+const struct fo__sim_ent *fo__sim_log_at(const struct fo__sim_log *l, uint64_t index);
+void fo__sim_check_entry(struct fo__sim *s, struct fo__sim_node *nd, uint64_t index,
+                         const struct fo__sim_ent *e);
+void fo__sim_check_node(struct fo__sim *s, struct fo__sim_node *nd);
+void fo__sim_check_apply(struct fo__sim *s, struct fo__sim_node *nd, const struct fo_raft_entry *e);
+void fo__sim_check_hs(struct fo__sim *s, struct fo__sim_node *nd,
+                      const struct fo_raft_hard_state *hs);
+void fo__sim_check_global(struct fo__sim *s);
+bool fo__sim_known_committed(const struct fo__sim *s, uint64_t index, uint64_t *chain);
+void fo__sim_check_free(struct fo__sim *s);
 
 /* sim_scen.c */
-void fo__sim_profile(struct sim *s);
-void fo__sim_action(struct sim *s);
-void fo__sim_client(struct sim *s);
-void fo__sim_new_leader(struct sim *s, struct sim_node *nd);
-void fo__sim_targeted(struct sim *s, int kind, int node, uint64_t arg);
-void fo__sim_script(struct sim *s, int script, int step);
-void fo__sim_heal(struct sim *s);
-bool fo__sim_link_cut(const struct sim *s, int from, int to);
+void fo__sim_profile(struct fo__sim *s);
+void fo__sim_action(struct fo__sim *s);
+void fo__sim_client(struct fo__sim *s);
+void fo__sim_new_leader(struct fo__sim *s, struct fo__sim_node *nd);
+void fo__sim_targeted(struct fo__sim *s, int kind, int node, uint64_t arg);
+void fo__sim_script(struct fo__sim *s, int script, int step);
+void fo__sim_state_change(struct fo__sim *s, struct fo__sim_node *nd, enum fo_raft_state state);
+void fo__sim_heal(struct fo__sim *s);
+bool fo__sim_link_cut(const struct fo__sim *s, int from, int to);
 
 /* sim_trace.c */
-void fo__sim_trace(struct sim *s, int kind, int node, int peer, int mtype, int flags, uint64_t a,
-                   uint64_t b, uint64_t c, uint64_t d);
-void fo__sim_trace_msg(struct sim *s, int kind, int node, int peer, const struct fo_raft_msg *m);
-void fo__sim_trace_dump(const struct sim *s, FILE *f, size_t last);
-void fo__sim_trace_print(const struct sim_trace_rec *t, FILE *f);
+void fo__sim_trace(struct fo__sim *s, int kind, int node, int peer, int mtype, int flags,
+                   uint64_t a, uint64_t b, uint64_t c, uint64_t d);
+void fo__sim_trace_msg(struct fo__sim *s, int kind, int node, int peer,
+                       const struct fo_raft_msg *m);
+void fo__sim_trace_dump(const struct fo__sim *s, FILE *f, size_t last);
+void fo__sim_trace_print(const struct fo__sim_trace_rec *t, FILE *f);
 
 #endif

@@ -7,28 +7,28 @@
 static const char *fo__kind_name(int kind)
 {
     static const char *names[] = {
-        [SIM_T_SEND] = "send",       [SIM_T_DROP] = "drop",         [SIM_T_RECV] = "recv",
-        [SIM_T_TICK] = "tick",       [SIM_T_PERSIST] = "persisted", [SIM_T_CRASH] = "CRASH",
-        [SIM_T_RESTART] = "RESTART", [SIM_T_CUT] = "CUT",           [SIM_T_HEAL] = "HEAL",
-        [SIM_T_PROPOSE] = "propose", [SIM_T_LEADER] = "LEADER",     [SIM_T_COMMIT] = "commit",
-        [SIM_T_PAUSE] = "PAUSE",     [SIM_T_TRANSFER] = "TRANSFER", [SIM_T_COMPACT] = "compact",
-        [SIM_T_INSTALL] = "install", [SIM_T_SLOW] = "SLOW",         [SIM_T_DRIFT] = "DRIFT",
-        [SIM_T_WEATHER] = "WEATHER", [SIM_T_STATE] = "state",
+        [FO__T_SEND] = "send",       [FO__T_DROP] = "drop",         [FO__T_RECV] = "recv",
+        [FO__T_TICK] = "tick",       [FO__T_PERSIST] = "persisted", [FO__T_CRASH] = "CRASH",
+        [FO__T_RESTART] = "RESTART", [FO__T_CUT] = "CUT",           [FO__T_HEAL] = "HEAL",
+        [FO__T_PROPOSE] = "propose", [FO__T_LEADER] = "LEADER",     [FO__T_COMMIT] = "commit",
+        [FO__T_PAUSE] = "PAUSE",     [FO__T_TRANSFER] = "TRANSFER", [FO__T_COMPACT] = "compact",
+        [FO__T_INSTALL] = "install", [FO__T_SLOW] = "SLOW",         [FO__T_DRIFT] = "DRIFT",
+        [FO__T_WEATHER] = "WEATHER", [FO__T_STATE] = "state",
     };
     if (kind <= 0 || (size_t)kind >= sizeof(names) / sizeof(names[0]) || !names[kind])
         return "?";
     return names[kind];
 }
 
-void fo__sim_trace_print(const struct sim_trace_rec *t, FILE *f)
+void fo__sim_trace_print(const struct fo__sim_trace_rec *t, FILE *f)
 {
     fprintf(f, "%8" PRId64 ".%03d n%d %-9s ", t->t / 1000, (int)(t->t % 1000), t->node,
             fo__kind_name(t->kind));
     switch (t->kind) {
-    case SIM_T_SEND:
-    case SIM_T_RECV:
-    case SIM_T_DROP:
-        fprintf(f, "%s n%d %s%s%s%s term=%" PRIu64, t->kind == SIM_T_RECV ? "<-" : "->", t->peer,
+    case FO__T_SEND:
+    case FO__T_RECV:
+    case FO__T_DROP:
+        fprintf(f, "%s n%d %s%s%s%s term=%" PRIu64, t->kind == FO__T_RECV ? "<-" : "->", t->peer,
                 fo_raft_msg_type_name(t->mtype), (t->flags & FO_RAFT_MSG_REJECT) ? " REJECT" : "",
                 (t->flags & FO_RAFT_MSG_TRANSFER) ? " TRANSFER" : "",
                 (t->flags & FO_RAFT_MSG_SNAP_PROGRESS) ? " PROGRESS" : "", t->a);
@@ -49,32 +49,32 @@ void fo__sim_trace_print(const struct sim_trace_rec *t, FILE *f)
         default:
             break;
         }
-        if (t->kind == SIM_T_DROP && t->node == t->peer)
+        if (t->kind == FO__T_DROP && t->node == t->peer)
             fprintf(f, " (node down)");
         break;
-    case SIM_T_STATE:
+    case FO__T_STATE:
         fprintf(f, "%s term=%" PRIu64 " leader=%" PRIu64,
                 fo_raft_state_name((enum fo_raft_state)t->flags), t->a, t->b);
         break;
-    case SIM_T_LEADER:
+    case FO__T_LEADER:
         fprintf(f, "term=%" PRIu64 " last=%" PRIu64, t->a, t->b);
         break;
-    case SIM_T_COMMIT:
+    case FO__T_COMMIT:
         fprintf(f, "commit=%" PRIu64 " term=%" PRIu64, t->a, t->b);
         break;
-    case SIM_T_PERSIST:
+    case FO__T_PERSIST:
         fprintf(f, "%s index=%" PRIu64 " term=%" PRIu64, t->flags ? "snapshot" : "entries", t->a,
                 t->b);
         break;
-    case SIM_T_PROPOSE:
+    case FO__T_PROPOSE:
         fprintf(f, "index=%" PRIu64 " term=%" PRIu64 " rc=%d", t->a, t->b, (int)(int64_t)t->c);
         break;
-    case SIM_T_CUT:
-    case SIM_T_SLOW:
+    case FO__T_CUT:
+    case FO__T_SLOW:
         fprintf(f, "link n%d->n%d for %" PRIu64 " ms extra=%" PRIu64 "ms", t->node, t->peer, t->a,
                 t->b);
         break;
-    case SIM_T_RESTART:
+    case FO__T_RESTART:
         fprintf(f, "term=%" PRIu64 " snapshot=%" PRIu64 " last=%" PRIu64, t->a, t->b, t->c);
         break;
     default:
@@ -84,10 +84,10 @@ void fo__sim_trace_print(const struct sim_trace_rec *t, FILE *f)
     fputc('\n', f);
 }
 
-void fo__sim_trace(struct sim *s, int kind, int node, int peer, int mtype, int flags, uint64_t a,
-                   uint64_t b, uint64_t c, uint64_t d)
+void fo__sim_trace(struct fo__sim *s, int kind, int node, int peer, int mtype, int flags,
+                   uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 {
-    struct sim_trace_rec *t = &s->trace[s->trace_n++ % s->trace_cap];
+    struct fo__sim_trace_rec *t = &s->trace[s->trace_n++ % s->trace_cap];
     t->t = s->now;
     t->kind = (uint8_t)kind;
     t->node = (uint8_t)node;
@@ -102,7 +102,7 @@ void fo__sim_trace(struct sim *s, int kind, int node, int peer, int mtype, int f
         fo__sim_trace_print(t, s->o.out);
 }
 
-void fo__sim_trace_msg(struct sim *s, int kind, int node, int peer, const struct fo_raft_msg *m)
+void fo__sim_trace_msg(struct fo__sim *s, int kind, int node, int peer, const struct fo_raft_msg *m)
 {
     uint64_t c = m->hint, d = m->commit;
     if (m->type == FO_RAFT_MSG_APPEND)
@@ -115,7 +115,7 @@ void fo__sim_trace_msg(struct sim *s, int kind, int node, int peer, const struct
     fo__sim_trace(s, kind, node, peer, m->type, m->flags, m->term, m->index, c, d);
 }
 
-void fo__sim_trace_dump(const struct sim *s, FILE *f, size_t last)
+void fo__sim_trace_dump(const struct fo__sim *s, FILE *f, size_t last)
 {
     size_t have = s->trace_n < s->trace_cap ? s->trace_n : s->trace_cap;
     if (last > have)
