@@ -82,23 +82,42 @@ static void fo__unlink(struct fo__http *h, struct fo__xfer **pp, struct fo__xfer
 
 static void fo__drain(struct fo__http *h)
 {
+    struct {
+        CURL *easy;
+        CURLcode code;
+    } local[256], *done = local;
+    size_t n = 0, cap = FO_ARRAY_LEN(local);
     CURLMsg *msg;
     int left;
-    /* done() may close the host: h->multi turns NULL then, and h stays allocated until the
-     * timer's close callback, which cannot run before we return to the loop. */
+    /* Read every finished transfer before removing any: libcurl 7.88 scans its queue of unread
+     * messages on each remove, so removing while reading is quadratic in the backlog, and a
+     * backlog after a stall would then only grow. */
     while (h->multi && (msg = curl_multi_info_read(h->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
-        CURL *easy = msg->easy_handle;
-        CURLcode code = msg->data.result;
-        struct fo__xfer **pp = fo__find(h, easy);
-        curl_multi_remove_handle(h->multi, easy);
+        if (n == cap) {
+            size_t bytes = 2 * cap * sizeof(*done);
+            done = done == local ? memcpy(fo_xmalloc(bytes), local, sizeof(local))
+                                 : fo_xrealloc(done, bytes);
+            cap *= 2;
+        }
+        done[n].easy = msg->easy_handle;
+        done[n].code = msg->data.result;
+        n++;
+    }
+    /* done() may close the host: h->multi turns NULL then, and h stays allocated until the
+     * timer's close callback, which cannot run before we return to the loop. */
+    for (size_t i = 0; i < n && h->multi; i++) {
+        struct fo__xfer **pp = fo__find(h, done[i].easy);
+        curl_multi_remove_handle(h->multi, done[i].easy);
         if (!*pp)
             continue;
         struct fo__xfer x;
         fo__unlink(h, pp, &x);
-        x.done(easy, (int)code, x.arg);
+        x.done(done[i].easy, (int)done[i].code, x.arg);
     }
+    if (done != local)
+        free(done);
 }
 
 static void fo__on_timeout(uv_timer_t *t)

@@ -10,10 +10,10 @@
 struct json_object;
 
 /* Limits that keep a hostile or broken file from taking the process down (and the fuzzer fast). */
-#define FO_CONFIG_MAX_BYTES  (4u << 20) /* input size */
-#define FO_CONFIG_MAX_DEPTH  64         /* nesting of mappings and sequences */
-#define FO_CONFIG_MAX_NODES  200000     /* nodes in one document */
-#define FO_CONFIG_MAX_ERRORS 100        /* errors kept; the rest are counted */
+#define FO_CONFIG_MAX_BYTES  (64u << 20) /* input size: tens of thousands of members fit */
+#define FO_CONFIG_MAX_DEPTH  64          /* nesting of mappings and sequences */
+#define FO_CONFIG_MAX_NODES  4000000     /* nodes in one document */
+#define FO_CONFIG_MAX_ERRORS 100         /* errors kept; the rest are counted */
 
 /* Where a node is. file is borrowed from the node (valid while the node lives). 1-based. */
 struct fo_cfg_loc {

@@ -556,6 +556,10 @@ static void fo__on_peer_state(void *arg, const char *peer_id, int up)
     struct fo_cluster_node *n = fo__node_by_name(c, peer_id);
     if (n)
         n->up = up;
+    if (n && !up) {
+        fo_raft_leader_lost(c->raft, n->id, fo__now());
+        fo__reschedule(c);
+    }
     fo_event(up ? FO_LOG_INFO : FO_LOG_WARN, "peer.state", "peer", peer_id, "up",
              up ? "true" : "false", NULL);
 }

@@ -155,6 +155,12 @@ int fo_raft_compact(struct fo_raft *r, uint64_t index, const void *data, uint32_
  * down. -FO_ENOTLEADER, -FO_EINVAL (not another voter), -FO_EBUSY (another transfer runs). */
 int fo_raft_transfer(struct fo_raft *r, uint64_t target, int64_t now_ms);
 
+/* The transport saw the connection to `id` close (its process exited or crashed: the kernel
+ * closed its sockets). If id leads us, campaign soon after the vote guard ends instead of at a
+ * full random timeout. Timing only: nothing about safety depends on it, and a partition, which
+ * closes nothing, still waits out the normal timeout. */
+void fo_raft_leader_lost(struct fo_raft *r, uint64_t id, int64_t now_ms);
+
 bool fo_raft_has_ready(const struct fo_raft *r);
 /* Moves the pending work into rd. Committed entries in it count as applied. */
 void fo_raft_ready_take(struct fo_raft *r, struct fo_raft_ready *rd);

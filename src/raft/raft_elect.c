@@ -21,6 +21,20 @@ void fo__reset_election_timer(struct fo_raft *r, int64_t now)
     r->election_deadline = now + r->etmin + (int64_t)(span ? fo__rand(r) % (span + 1) : 0);
 }
 
+void fo_raft_leader_lost(struct fo_raft *r, uint64_t id, int64_t now_ms)
+{
+    if (r->state != FO_RAFT_FOLLOWER || id == 0 || r->leader != id)
+        return;
+    /* The other followers heard the same heartbeats, so their vote guards end with ours, within
+     * a network delay: campaign half a heartbeat after that, spread over an eighth of the
+     * timeout range so that two followers rarely collide. */
+    uint32_t span = (r->etmax - r->etmin) / 8;
+    int64_t base = r->guard_until > now_ms ? r->guard_until : now_ms;
+    int64_t at = base + r->heartbeat_ms / 2 + (int64_t)(span ? fo__rand(r) % (span + 1) : 0);
+    if (at < r->election_deadline)
+        r->election_deadline = at;
+}
+
 bool fo__in_guard(const struct fo_raft *r, int64_t now)
 {
 #ifdef FO_RAFT_FAULT_NO_VOTE_STICKINESS

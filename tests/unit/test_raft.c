@@ -326,6 +326,34 @@ static void test_check_quorum_step_down(void **state)
     tc_free(&c);
 }
 
+/* A leader whose connection closed (process died) is replaced soon after the vote guard, not
+ * at a full random timeout; a follower told about a non-leader ignores it. */
+static void test_leader_lost_campaigns_early(void **state)
+{
+    struct tc c;
+    tc_init(&c, 3);
+    tc_run(&c, 2500);
+    int l = tc_leader(&c);
+    uint64_t term = st(c.r[l]).term;
+    int f1 = (l + 1) % 3, f2 = (l + 2) % 3;
+    int64_t before = fo_raft_next_deadline(c.r[f1]);
+    fo_raft_leader_lost(c.r[f1], c.ids[f2], c.now); /* not the leader: no change */
+    assert_int_equal(fo_raft_next_deadline(c.r[f1]), before);
+    tc_isolate(&c, l, true);
+    int64_t lost = c.now;
+    fo_raft_leader_lost(c.r[f1], c.ids[l], c.now);
+    fo_raft_leader_lost(c.r[f2], c.ids[l], c.now);
+    /* guard (1000 ms after the last heartbeat) + 50 + at most 125 ms of spread */
+    assert_true(fo_raft_next_deadline(c.r[f1]) <= lost + 1000 + 50 + 125);
+    int64_t t = 0;
+    while (tc_leader(&c) == l || tc_leader(&c) == -1 || st(c.r[tc_leader(&c)]).term == term) {
+        tc_run(&c, 10);
+        t += 10;
+        assert_true(t < 1400); /* a full random timeout could take up to 2000 ms */
+    }
+    tc_free(&c);
+}
+
 /* No vote or pre-vote within election_timeout_min of hearing from a live leader (nor after a
  * restart), except for a transfer. */
 static void test_vote_stickiness(void **state)
@@ -614,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_election_and_replication),
         cmocka_unit_test(test_prevote_does_not_disrupt),
         cmocka_unit_test(test_check_quorum_step_down),
+        cmocka_unit_test(test_leader_lost_campaigns_early),
         cmocka_unit_test(test_vote_stickiness),
         cmocka_unit_test(test_figure8_by_hand),
         cmocka_unit_test(test_stale_match_after_truncation),
