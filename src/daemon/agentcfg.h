@@ -25,12 +25,12 @@ struct fo_peer_cfg {
 };
 
 struct fo_cluster_cfg {
-    int enabled;                 /* 0 when the file has no cluster: section (single agent) */
-    char *id;                    /* cluster id */
-    char *listen;                /* host:port for the peer transport */
-    char *key;                   /* cluster key bytes, resolved from key_file; never logged */
+    int enabled;  /* 0 when the file has no cluster: section (single agent) */
+    char *id;     /* cluster id */
+    char *listen; /* host:port for the peer transport */
+    char *key;    /* cluster key bytes, resolved from key_file; never logged */
     size_t key_len;
-    struct fo_peer_cfg *peers;   /* the other agents */
+    struct fo_peer_cfg *peers; /* the other agents */
     int npeers;
     uint32_t election_timeout_min_ms; /* default 1000 */
     uint32_t election_timeout_max_ms; /* default 2000 */
@@ -42,16 +42,16 @@ struct fo_cluster_cfg {
 };
 
 struct fo_agentcfg {
-    char *file;            /* path it was loaded from */
-    char *hash;            /* SHA-256 hex of the canonical services section (config.adopt) */
+    char *file; /* path it was loaded from */
+    char *hash; /* SHA-256 hex of the canonical services section (config.adopt) */
     char *id;
     char *zone;
-    char *data_dir;        /* default /var/lib/failoverd/<id> */
-    char *plugin_dir;      /* default FO_PLUGIN_DIR */
+    char *data_dir;   /* default /var/lib/failoverd/<id> */
+    char *plugin_dir; /* default FO_PLUGIN_DIR */
     enum fo_log_level log_level;
     enum fo_log_format log_format;
-    char *log_file;        /* NULL: stderr */
-    char *api_listen;      /* host:port, default 127.0.0.1:8740 */
+    char *log_file;   /* NULL: stderr */
+    char *api_listen; /* host:port, default 127.0.0.1:8740 */
     struct fo_token_cfg *tokens;
     int ntokens;
     struct fo_cluster_cfg cluster;
