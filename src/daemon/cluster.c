@@ -532,9 +532,10 @@ static void fo__on_peer_recv(void *arg, const char *peer_id, uint8_t type, const
     if (type == FO_CLUSTER_T_RAFT) {
         struct fo_raft_msg m;
         /* the transport authenticated the sender: a message must not claim another one */
-        if (fo_raft_msg_decode(payload, len, &m) < 0 || m.from != n->id || m.to != c->self) {
+        int rc = fo_raft_msg_decode(payload, len, &m);
+        if (rc < 0 || m.from != n->id || m.to != c->self) {
             c->frames_bad++;
-            if (m.type)
+            if (rc == 0) /* after a failed decode m holds nothing to free */
                 fo_raft_msg_clear(&m);
             return;
         }
