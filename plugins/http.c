@@ -1,6 +1,6 @@
 /* Check plugin `http`: one GET or HEAD on the host's shared curl multi handle; the status code,
- * an optional body match and the body size make the result. The easy handle is configured once
- * and kept between runs so that the multi handle's connection cache is reused. */
+ * an optional body match and the body size make the result. A run borrows an easy handle from
+ * this plugin's pool; connections stay in the multi handle's cache, so they outlive the handle. */
 
 /*
  * address: the URL (http:// or https://). params:
@@ -29,6 +29,7 @@
 
 #define FO__HTTP_RANGES_MAX 16
 #define FO__HTTP_MAX_BODY   (64 * 1024)
+#define FO__HTTP_POOL_MAX   64
 
 struct fo__http_range {
     int lo;
@@ -49,8 +50,12 @@ struct fo__http_cfg {
 struct fo__http {
     const struct fo_host *host;
     struct fo__http_cfg cfg;
-    CURL *easy;
+    CURL *easy; /* borrowed from the pool while a run is in flight, else NULL */
     struct curl_slist *headers;
+    const char *url; /* the target's address and params outlive the instance */
+    const char *ca_file;
+    int follow;
+    int insecure;
     uint32_t budget_ms;
     char *body; /* first max_body bytes of the body, NUL-terminated */
     size_t body_cap;
@@ -63,6 +68,47 @@ struct fo__http {
     void *cookie;
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* Idle easy handles of this plugin (~10 KiB each). A run holds one only while in flight, so ten
+ * thousand members need about as many handles as run at once. Only the loop thread uses it. */
+static struct {
+    CURL *idle[FO__HTTP_POOL_MAX];
+    int nidle;
+    int ninst;          /* live instances: the last one to go frees the idle handles */
+    unsigned long made; /* curl_easy_init calls, for the unit tests */
+} fo__http_pool;
+
+static CURL *fo__http_pool_get(void)
+{
+    if (fo__http_pool.nidle > 0)
+        return fo__http_pool.idle[--fo__http_pool.nidle];
+    CURL *e = curl_easy_init();
+    if (e)
+        fo__http_pool.made++;
+    return e;
+}
+
+/* `e` must be detached from the multi handle (done called, or http_cancel returned). The reset
+ * drops its pointers into the instance, which may be freed while the handle is idle. */
+static void fo__http_pool_put(CURL *e)
+{
+    if (!e)
+        return;
+    if (fo__http_pool.ninst > 0 && fo__http_pool.nidle < FO__HTTP_POOL_MAX) {
+        curl_easy_reset(e);
+        fo__http_pool.idle[fo__http_pool.nidle++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+static void fo__http_pool_unref(void)
+{
+    if (--fo__http_pool.ninst > 0)
+        return;
+    while (fo__http_pool.nidle > 0)
+        curl_easy_cleanup(fo__http_pool.idle[--fo__http_pool.nidle]);
+}
 
 static int fo__http_status_ok(const struct fo__http_cfg *cfg, long status)
 {
@@ -219,6 +265,9 @@ static void fo__http_finished(void *easy, int code, void *arg)
     fo__http_describe(h, code, msg, sizeof(msg));
     fo__http_eval(&h->cfg, code, msg, status, h->body, h->body_len, h->bytes, h->truncated, &r);
     r.latency_ms = (double)total_us / 1000.0;
+    /* The host removed the handle from the multi before calling us. */
+    fo__http_pool_put(h->easy);
+    h->easy = NULL;
     /* The host may destroy the instance from inside done: nothing touches h after it. */
     h->done(h->cookie, &r);
 }
@@ -294,14 +343,14 @@ static void fo__http_destroy(void *instance)
         return;
     if (h->running)
         h->host->http_cancel(h->easy);
-    if (h->easy)
-        curl_easy_cleanup(h->easy);
+    fo__http_pool_put(h->easy);
     curl_slist_free_all(h->headers);
     if (h->cfg.use_regex)
         regfree(&h->cfg.re);
     free(h->cfg.match);
     free(h->body);
     free(h);
+    fo__http_pool_unref();
 }
 
 /* Parses params into h (everything except the curl options). */
@@ -354,37 +403,19 @@ static int fo__http_parse(struct fo__http *h, const struct fo_target *t, int *fo
     return 0;
 }
 
-static void *fo__http_init(const struct fo_host *host, void *handle, const struct fo_target *t,
-                           struct fo_plugin_err *err)
+/* Sets every option of this instance on `e`, a fresh or reset handle. */
+static CURLcode fo__http_setup(struct fo__http *h, CURL *e)
 {
-    struct fo__http *h = calloc(1, sizeof(*h));
-    int follow = 0, insecure = 0, ok = 1;
-    const char *ca_file = NULL;
     CURLcode c = CURLE_OK;
-
-    if (!h) {
-        fo_param_fail(err, "params", "out of memory");
-        return NULL;
-    }
-    h->host = host;
-    h->budget_ms = (uint32_t)fo_param_budget_ms(t->timeout_ms);
-    if (fo__http_parse(h, t, &follow, &insecure, &ca_file, err) < 0)
-        goto fail;
-    h->easy = curl_easy_init();
-    if (!h->easy) {
-        fo_param_fail(err, "params", "curl_easy_init failed");
-        goto fail;
-    }
 #define FO__SET(opt, val)                                                                          \
     do {                                                                                           \
-        if (ok && (c = curl_easy_setopt(h->easy, opt, val)) != CURLE_OK)                           \
-            ok = 0;                                                                                \
+        if (c == CURLE_OK)                                                                         \
+            c = curl_easy_setopt(e, opt, val);                                                     \
     } while (0)
-    FO__SET(CURLOPT_URL, t->address);
+    FO__SET(CURLOPT_URL, h->url);
     FO__SET(CURLOPT_PROTOCOLS_STR, "http,https");
     FO__SET(CURLOPT_NOSIGNAL, 1L);
-    /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small,
-     * and at ten thousand targets the default alone would cost 160 MiB */
+    /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small */
     FO__SET(CURLOPT_BUFFERSIZE, 4096L);
     FO__SET(CURLOPT_TIMEOUT_MS, (long)h->budget_ms);
     FO__SET(CURLOPT_CONNECTTIMEOUT_MS, (long)h->budget_ms);
@@ -393,17 +424,44 @@ static void *fo__http_init(const struct fo_host *host, void *handle, const struc
     FO__SET(CURLOPT_WRITEDATA, h);
     FO__SET(CURLOPT_USERAGENT, "failoverd-check");
     FO__SET(CURLOPT_NOBODY, h->cfg.head ? 1L : 0L);
-    FO__SET(CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    FO__SET(CURLOPT_FOLLOWLOCATION, h->follow ? 1L : 0L);
     FO__SET(CURLOPT_MAXREDIRS, 5L);
     FO__SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    FO__SET(CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
-    FO__SET(CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+    FO__SET(CURLOPT_SSL_VERIFYPEER, h->insecure ? 0L : 1L);
+    FO__SET(CURLOPT_SSL_VERIFYHOST, h->insecure ? 0L : 2L);
     if (h->headers)
         FO__SET(CURLOPT_HTTPHEADER, h->headers);
-    if (ca_file)
-        FO__SET(CURLOPT_CAINFO, ca_file);
+    if (h->ca_file)
+        FO__SET(CURLOPT_CAINFO, h->ca_file);
 #undef FO__SET
-    if (!ok) {
+    return c;
+}
+
+static void *fo__http_init(const struct fo_host *host, void *handle, const struct fo_target *t,
+                           struct fo_plugin_err *err)
+{
+    struct fo__http *h = calloc(1, sizeof(*h));
+    CURL *e;
+    CURLcode c;
+
+    if (!h) {
+        fo_param_fail(err, "params", "out of memory");
+        return NULL;
+    }
+    fo__http_pool.ninst++;
+    h->host = host;
+    h->url = t->address;
+    h->budget_ms = (uint32_t)fo_param_budget_ms(t->timeout_ms);
+    if (fo__http_parse(h, t, &h->follow, &h->insecure, &h->ca_file, err) < 0)
+        goto fail;
+    /* Options are refused at configuration time rather than at each run. */
+    if (!(e = fo__http_pool_get())) {
+        fo_param_fail(err, "params", "curl_easy_init failed");
+        goto fail;
+    }
+    c = fo__http_setup(h, e);
+    fo__http_pool_put(e);
+    if (c != CURLE_OK) {
         fo_param_fail(err, "params", "libcurl refused an option: %s", curl_easy_strerror(c));
         goto fail;
     }
@@ -429,10 +487,22 @@ static int fo__http_start(void *instance, fo_check_done_fn done, void *cookie)
     h->errbuf[0] = '\0';
     if (h->body)
         h->body[0] = '\0';
+    if (!(h->easy = fo__http_pool_get()))
+        return -ENOMEM;
+    if (fo__http_setup(h, h->easy) != CURLE_OK) {
+        rc = -ENOMEM; /* init set the same options: only memory can be short now */
+        goto fail;
+    }
     h->running = 1;
     rc = h->host->http_start(h->easy, fo__http_finished, h);
-    if (rc < 0)
+    if (rc < 0) {
         h->running = 0;
+        goto fail;
+    }
+    return 0;
+fail:
+    fo__http_pool_put(h->easy);
+    h->easy = NULL;
     return rc;
 }
 
@@ -443,6 +513,8 @@ static void fo__http_cancel(void *instance)
         return;
     h->running = 0;
     h->host->http_cancel(h->easy);
+    fo__http_pool_put(h->easy);
+    h->easy = NULL;
 }
 
 const struct fo_plugin fo_plugin_entry = {

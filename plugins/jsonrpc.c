@@ -1,7 +1,8 @@
 /* Check plugin `jsonrpc`: an Ethereum-style node, asked in one batch POST (eth_blockNumber,
  * eth_syncing, net_peerCount, the latest block's timestamp, eth_chainId when one is expected)
  * through the host's shared curl multi handle. Judges sync state, lag behind the best head among
- * the service's members, head stalls as this plugin observed them, and peers. */
+ * the service's members, head stalls as this plugin observed them, and peers. A run borrows an
+ * easy handle from this plugin's pool; connections stay in the multi handle's cache. */
 
 /*
  * address: the node's URL. params:
@@ -29,6 +30,7 @@
 
 #define FO__RPC_MAX_BODY (1024 * 1024) /* a latest block with only tx hashes fits easily */
 #define FO__RPC_ERR_MAX  160
+#define FO__RPC_POOL_MAX 64
 
 enum { FO__RPC_ID_HEAD = 1, FO__RPC_ID_SYNC, FO__RPC_ID_PEERS, FO__RPC_ID_BLOCK, FO__RPC_ID_CHAIN };
 
@@ -77,8 +79,9 @@ struct fo__rpc {
     void *handle;
     struct fo__rpc_cfg cfg;
     struct fo__rpc_track track;
-    CURL *easy;
+    CURL *easy; /* borrowed from the pool while a run is in flight, else NULL */
     struct curl_slist *headers;
+    const char *url; /* the target's address outlives the instance */
     char *request;
     uint32_t budget_ms;
     char *body;
@@ -91,6 +94,47 @@ struct fo__rpc {
     void *cookie;
     char errbuf[CURL_ERROR_SIZE];
 };
+
+/* Idle easy handles of this plugin (~10 KiB each). A run holds one only while in flight, so many
+ * members need about as many handles as run at once. Only the loop thread uses it. */
+static struct {
+    CURL *idle[FO__RPC_POOL_MAX];
+    int nidle;
+    int ninst;          /* live instances: the last one to go frees the idle handles */
+    unsigned long made; /* curl_easy_init calls, for the unit tests */
+} fo__rpc_pool;
+
+static CURL *fo__rpc_pool_get(void)
+{
+    if (fo__rpc_pool.nidle > 0)
+        return fo__rpc_pool.idle[--fo__rpc_pool.nidle];
+    CURL *e = curl_easy_init();
+    if (e)
+        fo__rpc_pool.made++;
+    return e;
+}
+
+/* `e` must be detached from the multi handle (done called, or http_cancel returned). The reset
+ * drops its pointers into the instance, which may be freed while the handle is idle. */
+static void fo__rpc_pool_put(CURL *e)
+{
+    if (!e)
+        return;
+    if (fo__rpc_pool.ninst > 0 && fo__rpc_pool.nidle < FO__RPC_POOL_MAX) {
+        curl_easy_reset(e);
+        fo__rpc_pool.idle[fo__rpc_pool.nidle++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
+
+static void fo__rpc_pool_unref(void)
+{
+    if (--fo__rpc_pool.ninst > 0)
+        return;
+    while (fo__rpc_pool.nidle > 0)
+        curl_easy_cleanup(fo__rpc_pool.idle[--fo__rpc_pool.nidle]);
+}
 
 /* ---- parsing the batch answer (pure) ---- */
 
@@ -393,6 +437,9 @@ static void fo__rpc_finished(void *easy, int code, void *arg)
         fo__rpc_eval(&c->cfg, &o, &c->track, (int64_t)uv_now(c->host->loop), have_best, best, &r);
     }
     r.latency_ms = (double)total_us / 1000.0;
+    /* The host removed the handle from the multi before calling us. */
+    fo__rpc_pool_put(c->easy);
+    c->easy = NULL;
     c->done(c->cookie, &r); /* nothing touches c after this: the host may destroy it */
 }
 
@@ -403,12 +450,39 @@ static void fo__rpc_destroy(void *instance)
         return;
     if (c->running)
         c->host->http_cancel(c->easy);
-    if (c->easy)
-        curl_easy_cleanup(c->easy);
+    fo__rpc_pool_put(c->easy);
     curl_slist_free_all(c->headers);
     free(c->request);
     free(c->body);
     free(c);
+    fo__rpc_pool_unref();
+}
+
+/* Sets every option of this instance on `e`, a fresh or reset handle. */
+static CURLcode fo__rpc_setup(struct fo__rpc *c, CURL *e)
+{
+    CURLcode cc = CURLE_OK;
+#define FO__SET(opt, val)                                                                          \
+    do {                                                                                           \
+        if (cc == CURLE_OK)                                                                        \
+            cc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    FO__SET(CURLOPT_URL, c->url);
+    FO__SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    FO__SET(CURLOPT_NOSIGNAL, 1L);
+    /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small */
+    FO__SET(CURLOPT_BUFFERSIZE, 4096L);
+    FO__SET(CURLOPT_TIMEOUT_MS, (long)c->budget_ms);
+    FO__SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->budget_ms);
+    FO__SET(CURLOPT_ERRORBUFFER, c->errbuf);
+    FO__SET(CURLOPT_WRITEFUNCTION, fo__rpc_write);
+    FO__SET(CURLOPT_WRITEDATA, c);
+    FO__SET(CURLOPT_USERAGENT, "failoverd-check");
+    FO__SET(CURLOPT_HTTPHEADER, c->headers);
+    FO__SET(CURLOPT_POSTFIELDS, c->request);
+    FO__SET(CURLOPT_POSTFIELDSIZE, (long)strlen(c->request));
+#undef FO__SET
+    return cc;
 }
 
 static void *fo__rpc_init(const struct fo_host *host, void *handle, const struct fo_target *t,
@@ -419,14 +493,16 @@ static void *fo__rpc_init(const struct fo_host *host, void *handle, const struct
     const struct json_object *p = t->params;
     struct fo__rpc *c = calloc(1, sizeof(*c));
     struct curl_slist *l;
-    CURLcode cc = CURLE_OK;
-    int ok = 1;
+    CURLcode cc;
+    CURL *e;
 
     if (!c) {
         fo_param_fail(err, "params", "out of memory");
         return NULL;
     }
+    fo__rpc_pool.ninst++;
     c->host = host;
+    c->url = t->address;
     c->handle = handle;
     c->budget_ms = (uint32_t)fo_param_budget_ms(t->timeout_ms);
     c->cfg.max_head_lag = 5;
@@ -455,32 +531,14 @@ static void *fo__rpc_init(const struct fo_host *host, void *handle, const struct
         fo_param_fail(err, "params", "out of memory");
         goto fail;
     }
-    if (!(c->easy = curl_easy_init())) {
+    /* Options are refused at configuration time rather than at each run. */
+    if (!(e = fo__rpc_pool_get())) {
         fo_param_fail(err, "params", "curl_easy_init failed");
         goto fail;
     }
-#define FO__SET(opt, val)                                                                          \
-    do {                                                                                           \
-        if (ok && (cc = curl_easy_setopt(c->easy, opt, val)) != CURLE_OK)                          \
-            ok = 0;                                                                                \
-    } while (0)
-    FO__SET(CURLOPT_URL, t->address);
-    FO__SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    FO__SET(CURLOPT_NOSIGNAL, 1L);
-    /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small,
-     * and at ten thousand targets the default alone would cost 160 MiB */
-    FO__SET(CURLOPT_BUFFERSIZE, 4096L);
-    FO__SET(CURLOPT_TIMEOUT_MS, (long)c->budget_ms);
-    FO__SET(CURLOPT_CONNECTTIMEOUT_MS, (long)c->budget_ms);
-    FO__SET(CURLOPT_ERRORBUFFER, c->errbuf);
-    FO__SET(CURLOPT_WRITEFUNCTION, fo__rpc_write);
-    FO__SET(CURLOPT_WRITEDATA, c);
-    FO__SET(CURLOPT_USERAGENT, "failoverd-check");
-    FO__SET(CURLOPT_HTTPHEADER, c->headers);
-    FO__SET(CURLOPT_POSTFIELDS, c->request);
-    FO__SET(CURLOPT_POSTFIELDSIZE, (long)strlen(c->request));
-#undef FO__SET
-    if (!ok) {
+    cc = fo__rpc_setup(c, e);
+    fo__rpc_pool_put(e);
+    if (cc != CURLE_OK) {
         fo_param_fail(err, "params", "libcurl refused an option: %s", curl_easy_strerror(cc));
         goto fail;
     }
@@ -503,10 +561,22 @@ static int fo__rpc_start(void *instance, fo_check_done_fn done, void *cookie)
     c->too_big = 0;
     c->nomem = 0;
     c->errbuf[0] = '\0';
+    if (!(c->easy = fo__rpc_pool_get()))
+        return -ENOMEM;
+    if (fo__rpc_setup(c, c->easy) != CURLE_OK) {
+        rc = -ENOMEM; /* init set the same options: only memory can be short now */
+        goto fail;
+    }
     c->running = 1;
     rc = c->host->http_start(c->easy, fo__rpc_finished, c);
-    if (rc < 0)
+    if (rc < 0) {
         c->running = 0;
+        goto fail;
+    }
+    return 0;
+fail:
+    fo__rpc_pool_put(c->easy);
+    c->easy = NULL;
     return rc;
 }
 
@@ -517,6 +587,8 @@ static void fo__rpc_cancel(void *instance)
         return;
     c->running = 0;
     c->host->http_cancel(c->easy);
+    fo__rpc_pool_put(c->easy);
+    c->easy = NULL;
 }
 
 const struct fo_plugin fo_plugin_entry = {

@@ -11,6 +11,7 @@
 
 struct fo__xfer {
     CURL *easy;
+    uint64_t gen; /* which transfer of this easy handle: handles are reused by plugins */
     fo_http_done_fn done;
     void *arg;
     int failed; /* its socket could not be watched: finished by the reaper */
@@ -20,6 +21,7 @@ struct fo__xfer {
 struct fo__http {
     uv_loop_t *loop;
     CURLM *multi;
+    uint64_t gen; /* last transfer generation handed out */
     uv_timer_t timer;
     uv_timer_t reaper;
     int open_handles;
@@ -84,6 +86,7 @@ static void fo__drain(struct fo__http *h)
 {
     struct {
         CURL *easy;
+        uint64_t gen;
         CURLcode code;
     } local[256], *done = local;
     size_t n = 0, cap = FO_ARRAY_LEN(local);
@@ -101,7 +104,9 @@ static void fo__drain(struct fo__http *h)
                                  : fo_xrealloc(done, bytes);
             cap *= 2;
         }
+        struct fo__xfer **pp = fo__find(h, msg->easy_handle);
         done[n].easy = msg->easy_handle;
+        done[n].gen = *pp ? (*pp)->gen : 0;
         done[n].code = msg->data.result;
         n++;
     }
@@ -109,6 +114,10 @@ static void fo__drain(struct fo__http *h)
      * timer's close callback, which cannot run before we return to the loop. */
     for (size_t i = 0; i < n && h->multi; i++) {
         struct fo__xfer **pp = fo__find(h, done[i].easy);
+        /* an earlier done() of this batch may have cancelled this transfer and started a new one
+         * on the same handle: that one is still running and this result is not its */
+        if (*pp && (*pp)->gen != done[i].gen)
+            continue;
         curl_multi_remove_handle(h->multi, done[i].easy);
         if (!*pp)
             continue;
@@ -272,6 +281,7 @@ int fo_http_host_start(void *easy, fo_http_done_fn done, void *arg)
     else
         x = fo_xmalloc(sizeof(*x));
     x->easy = easy;
+    x->gen = ++h->gen;
     x->done = done;
     x->arg = arg;
     x->failed = 0;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
@@ -33,6 +34,7 @@ struct fo_env_xfer {
     void *arg;
     int rc;
     int cancelled;
+    atomic_int performed; /* curl_easy_perform returned in the thread */
     struct fo_env_xfer *next;
 };
 
@@ -74,6 +76,7 @@ static void fo_env_xfer_work(uv_work_t *w)
 {
     struct fo_env_xfer *x = w->data;
     x->rc = (int)curl_easy_perform(x->easy);
+    atomic_store(&x->performed, 1);
 }
 
 static void fo_env_xfer_after(uv_work_t *w, int status)
@@ -103,12 +106,17 @@ static int fo_env_http_start(void *easy, fo_http_done_fn done, void *arg)
     return uv_queue_work(&fo_env_loop, &x->work, fo_env_xfer_work, fo_env_xfer_after);
 }
 
-/* The transfer in the thread runs to its end (bounded by its timeout), but done is not called. */
+/* The transfer in the thread runs to its end (bounded by its timeout), but done is not called.
+ * Like the real host, this returns only once the handle is no longer used, so that the plugin
+ * may reuse or free it at once: it waits for the thread's perform to return. */
 static void fo_env_http_cancel(void *easy)
 {
     for (struct fo_env_xfer *x = fo_env_xfers; x; x = x->next)
-        if (x->easy == easy)
+        if (x->easy == easy && !x->cancelled) {
             x->cancelled = 1;
+            while (!atomic_load(&x->performed))
+                usleep(1000);
+        }
 }
 
 static int fo_env_best(void *self, const char *fact, int64_t *out)

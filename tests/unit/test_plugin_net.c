@@ -189,7 +189,7 @@ static void test_http_run(void **state)
     struct fo_env_result out;
 
 #define URL(path) (snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path), url)
-    /* The same instance (and easy handle) serves several runs. */
+    /* The same instance serves several runs. */
     void *inst = fo_env_init(p, URL("/ok"), "{\"body_match\":\"OK\"}", 1000, &err);
     assert_non_null(inst);
     for (int i = 0; i < 3; i++) {
@@ -259,6 +259,121 @@ static void test_http_run(void **state)
     fo_env_spin(500);
     assert_int_equal(out.calls, 0);
     p->destroy(inst);
+#undef URL
+}
+
+/* Easy handles come from the plugin's pool: a run holds one only while in flight. */
+static void test_http_pool(void **state)
+{
+    const struct fo_plugin *p = &fo__test_http;
+    int port = fo_env_server(FO_ENV_HTTP);
+    char url[128];
+    struct fo_plugin_err err;
+    struct fo_env_result out, outs[70];
+    void *inst[70];
+    unsigned long made0 = fo__http_pool.made;
+
+#define URL(path) (snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path), url)
+    assert_int_equal(fo__http_pool.ninst, 0);
+    assert_int_equal(fo__http_pool.nidle, 0);
+
+    /* Many runs of one instance, then of several in turn: one handle serves them all. */
+    inst[0] = fo_env_init(p, URL("/ok"), "{\"body_match\":\"OK\"}", 1000, &err);
+    assert_non_null(inst[0]);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(fo_env_run(p, inst[0], &out, 3000), 0);
+        assert_int_equal(out.calls, 1);
+        assert_int_equal(out.r.status, FO_STATUS_OK);
+    }
+    for (int k = 1; k < 5; k++) {
+        inst[k] = fo_env_init(p, URL("/ok"), NULL, 1000, &err);
+        assert_non_null(inst[k]);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 5; k++) {
+            assert_int_equal(fo_env_run(p, inst[k], &out, 3000), 0);
+            assert_int_equal(out.calls, 1);
+            assert_int_equal(out.r.status, FO_STATUS_OK);
+        }
+    assert_int_equal(fo__http_pool.made - made0, 1);
+    assert_int_equal(fo__http_pool.nidle, 1);
+
+    /* Five at once need five handles; the next round reuses them. */
+    for (int round = 0; round < 2; round++) {
+        memset(outs, 0, sizeof(outs));
+        for (int k = 0; k < 5; k++)
+            assert_int_equal(p->start(inst[k], fo_env_done, &outs[k]), 0);
+        assert_int_equal(fo__http_pool.nidle, 0);
+        for (int t = 0; t < 300 && (outs[0].calls + outs[1].calls + outs[2].calls + outs[3].calls +
+                                    outs[4].calls) < 5;
+             t++)
+            fo_env_spin(10);
+        for (int k = 0; k < 5; k++) {
+            assert_int_equal(outs[k].calls, 1);
+            assert_int_equal(outs[k].r.status, FO_STATUS_OK);
+        }
+        assert_int_equal(fo__http_pool.made - made0, 5);
+        assert_int_equal(fo__http_pool.nidle, 5);
+    }
+
+    /* Cancel then start again: the cancelled run never reports, the next one does. */
+    memset(&outs[0], 0, sizeof(outs[0]));
+    assert_int_equal(p->start(inst[0], fo_env_done, &outs[0]), 0);
+    p->cancel(inst[0]);
+    assert_int_equal(fo__http_pool.nidle, 5);
+    assert_int_equal(fo_env_run(p, inst[0], &out, 3000), 0);
+    assert_int_equal(out.calls, 1);
+    assert_int_equal(out.r.status, FO_STATUS_OK);
+    assert_int_equal(fo_env_fact_i(&out.r, "body_match"), 1);
+    assert_int_equal(outs[0].calls, 0);
+    /* A hanging run cancelled: its handle serves another instance's run at once. */
+    void *hang = fo_env_init(p, URL("/hang"), NULL, 300, &err);
+    assert_non_null(hang);
+    memset(&outs[1], 0, sizeof(outs[1]));
+    assert_int_equal(p->start(hang, fo_env_done, &outs[1]), 0);
+    fo_env_spin(50);
+    p->cancel(hang);
+    assert_int_equal(fo_env_run(p, inst[1], &out, 3000), 0);
+    assert_int_equal(out.r.status, FO_STATUS_OK);
+    /* Destroyed with a run in flight: the handle goes back too. */
+    assert_int_equal(p->start(hang, fo_env_done, &outs[1]), 0);
+    fo_env_spin(50);
+    p->destroy(hang);
+    assert_int_equal(outs[1].calls, 0);
+    assert_int_equal(fo__http_pool.made - made0, 5);
+    assert_int_equal(fo__http_pool.nidle, 5);
+
+    /* The idle pool is capped; the last instance gone frees it. (fo_env_init keeps only 16
+     * targets: these share one.) */
+    struct fo_target many = {.service = "s",
+                             .member = "m",
+                             .zone = "z",
+                             .address = URL("/ok"),
+                             .timeout_ms = 2000,
+                             .interval_ms = 1000};
+    for (int k = 5; k < 70; k++) {
+        inst[k] = p->init(&fo_env_host, NULL, &many, &err);
+        assert_non_null(inst[k]);
+    }
+    memset(outs, 0, sizeof(outs));
+    for (int k = 0; k < 70; k++)
+        assert_int_equal(p->start(inst[k], fo_env_done, &outs[k]), 0);
+    assert_int_equal(fo__http_pool.made - made0, 70);
+    for (int t = 0, n = 0; t < 500 && n < 70; t++) {
+        fo_env_spin(10);
+        n = 0;
+        for (int k = 0; k < 70; k++)
+            n += outs[k].calls;
+    }
+    for (int k = 0; k < 70; k++) {
+        assert_int_equal(outs[k].calls, 1);
+        assert_int_equal(outs[k].r.status, FO_STATUS_OK);
+    }
+    assert_int_equal(fo__http_pool.nidle, FO__HTTP_POOL_MAX);
+    for (int k = 0; k < 70; k++)
+        p->destroy(inst[k]);
+    assert_int_equal(fo__http_pool.ninst, 0);
+    assert_int_equal(fo__http_pool.nidle, 0);
 #undef URL
 }
 
@@ -560,6 +675,52 @@ static void test_rpc_run(void **state)
 #undef URL
 }
 
+static void test_rpc_pool(void **state)
+{
+    const struct fo_plugin *p = &fo__test_rpc;
+    int port = fo_env_server(FO_ENV_HTTP);
+    char url[128];
+    struct fo_plugin_err err;
+    struct fo_env_result out, first;
+    void *inst[3];
+    unsigned long made0 = fo__rpc_pool.made;
+
+    assert_int_equal(fo__rpc_pool.ninst, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/rpc", port);
+    for (int k = 0; k < 3; k++) {
+        inst[k] = fo_env_init(p, url, k ? NULL : "{\"chain_id\":1337}", 1000, &err);
+        assert_non_null(inst[k]);
+    }
+    for (int i = 0; i < 10; i++)
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(fo_env_run(p, inst[k], &out, 3000), 0);
+            assert_int_equal(out.calls, 1);
+            assert_int_equal(out.r.status, FO_STATUS_OK);
+            assert_int_equal(fo_env_fact_i(&out.r, "head"), 0x1b4);
+            /* Each run sends its own instance's body, not the last user's of the handle. */
+            if (k == 0)
+                assert_non_null(strstr(fo_env_last_request, "eth_chainId"));
+            else
+                assert_null(strstr(fo_env_last_request, "eth_chainId"));
+        }
+    assert_int_equal(fo__rpc_pool.made - made0, 1);
+
+    memset(&first, 0, sizeof(first));
+    assert_int_equal(p->start(inst[1], fo_env_done, &first), 0);
+    p->cancel(inst[1]);
+    assert_int_equal(fo_env_run(p, inst[1], &out, 3000), 0);
+    assert_int_equal(out.calls, 1);
+    assert_int_equal(out.r.status, FO_STATUS_OK);
+    assert_int_equal(first.calls, 0);
+    assert_int_equal(p->start(inst[2], fo_env_done, &first), 0);
+    p->destroy(inst[2]);
+    assert_int_equal(first.calls, 0);
+    assert_int_equal(fo__rpc_pool.made - made0, 1);
+    p->destroy(inst[0]);
+    p->destroy(inst[1]);
+    assert_int_equal(fo__rpc_pool.nidle, 0);
+}
+
 static void test_rpc_init_errors(void **state)
 {
     const struct fo_plugin *p = &fo__test_rpc;
@@ -778,12 +939,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_eval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_init_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_init_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rpc_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rpc_eval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rpc_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rpc_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rpc_init_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_perfdata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_verdict, setup, teardown),
