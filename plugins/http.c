@@ -25,11 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "curlpool.h"
 #include "params.h"
 
 #define FO__HTTP_RANGES_MAX 16
 #define FO__HTTP_MAX_BODY   (64 * 1024)
-#define FO__HTTP_POOL_MAX   64
 
 struct fo__http_range {
     int lo;
@@ -69,46 +69,7 @@ struct fo__http {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Idle easy handles of this plugin (~10 KiB each). A run holds one only while in flight, so ten
- * thousand members need about as many handles as run at once. Only the loop thread uses it. */
-static struct {
-    CURL *idle[FO__HTTP_POOL_MAX];
-    int nidle;
-    int ninst;          /* live instances: the last one to go frees the idle handles */
-    unsigned long made; /* curl_easy_init calls, for the unit tests */
-} fo__http_pool;
-
-static CURL *fo__http_pool_get(void)
-{
-    if (fo__http_pool.nidle > 0)
-        return fo__http_pool.idle[--fo__http_pool.nidle];
-    CURL *e = curl_easy_init();
-    if (e)
-        fo__http_pool.made++;
-    return e;
-}
-
-/* `e` must be detached from the multi handle (done called, or http_cancel returned). The reset
- * drops its pointers into the instance, which may be freed while the handle is idle. */
-static void fo__http_pool_put(CURL *e)
-{
-    if (!e)
-        return;
-    if (fo__http_pool.ninst > 0 && fo__http_pool.nidle < FO__HTTP_POOL_MAX) {
-        curl_easy_reset(e);
-        fo__http_pool.idle[fo__http_pool.nidle++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
-
-static void fo__http_pool_unref(void)
-{
-    if (--fo__http_pool.ninst > 0)
-        return;
-    while (fo__http_pool.nidle > 0)
-        curl_easy_cleanup(fo__http_pool.idle[--fo__http_pool.nidle]);
-}
+static struct fo_curl_pool fo__http_pool;
 
 static int fo__http_status_ok(const struct fo__http_cfg *cfg, long status)
 {
@@ -266,7 +227,7 @@ static void fo__http_finished(void *easy, int code, void *arg)
     fo__http_eval(&h->cfg, code, msg, status, h->body, h->body_len, h->bytes, h->truncated, &r);
     r.latency_ms = (double)total_us / 1000.0;
     /* The host removed the handle from the multi before calling us. */
-    fo__http_pool_put(h->easy);
+    fo_curl_pool_put(&fo__http_pool, h->easy);
     h->easy = NULL;
     /* The host may destroy the instance from inside done: nothing touches h after it. */
     h->done(h->cookie, &r);
@@ -343,14 +304,14 @@ static void fo__http_destroy(void *instance)
         return;
     if (h->running)
         h->host->http_cancel(h->easy);
-    fo__http_pool_put(h->easy);
+    fo_curl_pool_put(&fo__http_pool, h->easy);
     curl_slist_free_all(h->headers);
     if (h->cfg.use_regex)
         regfree(&h->cfg.re);
     free(h->cfg.match);
     free(h->body);
     free(h);
-    fo__http_pool_unref();
+    fo_curl_pool_unref(&fo__http_pool);
 }
 
 /* Parses params into h (everything except the curl options). */
@@ -455,12 +416,12 @@ static void *fo__http_init(const struct fo_host *host, void *handle, const struc
     if (fo__http_parse(h, t, &h->follow, &h->insecure, &h->ca_file, err) < 0)
         goto fail;
     /* Options are refused at configuration time rather than at each run. */
-    if (!(e = fo__http_pool_get())) {
+    if (!(e = fo_curl_pool_get(&fo__http_pool))) {
         fo_param_fail(err, "params", "curl_easy_init failed");
         goto fail;
     }
     c = fo__http_setup(h, e);
-    fo__http_pool_put(e);
+    fo_curl_pool_put(&fo__http_pool, e);
     if (c != CURLE_OK) {
         fo_param_fail(err, "params", "libcurl refused an option: %s", curl_easy_strerror(c));
         goto fail;
@@ -487,7 +448,7 @@ static int fo__http_start(void *instance, fo_check_done_fn done, void *cookie)
     h->errbuf[0] = '\0';
     if (h->body)
         h->body[0] = '\0';
-    if (!(h->easy = fo__http_pool_get()))
+    if (!(h->easy = fo_curl_pool_get(&fo__http_pool)))
         return -ENOMEM;
     if (fo__http_setup(h, h->easy) != CURLE_OK) {
         rc = -ENOMEM; /* init set the same options: only memory can be short now */
@@ -501,7 +462,7 @@ static int fo__http_start(void *instance, fo_check_done_fn done, void *cookie)
     }
     return 0;
 fail:
-    fo__http_pool_put(h->easy);
+    fo_curl_pool_put(&fo__http_pool, h->easy);
     h->easy = NULL;
     return rc;
 }
@@ -513,7 +474,7 @@ static void fo__http_cancel(void *instance)
         return;
     h->running = 0;
     h->host->http_cancel(h->easy);
-    fo__http_pool_put(h->easy);
+    fo_curl_pool_put(&fo__http_pool, h->easy);
     h->easy = NULL;
 }
 

@@ -26,11 +26,11 @@
 #include <string.h>
 #include <uv.h>
 
+#include "curlpool.h"
 #include "params.h"
 
 #define FO__RPC_MAX_BODY (1024 * 1024) /* a latest block with only tx hashes fits easily */
 #define FO__RPC_ERR_MAX  160
-#define FO__RPC_POOL_MAX 64
 
 enum { FO__RPC_ID_HEAD = 1, FO__RPC_ID_SYNC, FO__RPC_ID_PEERS, FO__RPC_ID_BLOCK, FO__RPC_ID_CHAIN };
 
@@ -95,46 +95,7 @@ struct fo__rpc {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Idle easy handles of this plugin (~10 KiB each). A run holds one only while in flight, so many
- * members need about as many handles as run at once. Only the loop thread uses it. */
-static struct {
-    CURL *idle[FO__RPC_POOL_MAX];
-    int nidle;
-    int ninst;          /* live instances: the last one to go frees the idle handles */
-    unsigned long made; /* curl_easy_init calls, for the unit tests */
-} fo__rpc_pool;
-
-static CURL *fo__rpc_pool_get(void)
-{
-    if (fo__rpc_pool.nidle > 0)
-        return fo__rpc_pool.idle[--fo__rpc_pool.nidle];
-    CURL *e = curl_easy_init();
-    if (e)
-        fo__rpc_pool.made++;
-    return e;
-}
-
-/* `e` must be detached from the multi handle (done called, or http_cancel returned). The reset
- * drops its pointers into the instance, which may be freed while the handle is idle. */
-static void fo__rpc_pool_put(CURL *e)
-{
-    if (!e)
-        return;
-    if (fo__rpc_pool.ninst > 0 && fo__rpc_pool.nidle < FO__RPC_POOL_MAX) {
-        curl_easy_reset(e);
-        fo__rpc_pool.idle[fo__rpc_pool.nidle++] = e;
-    } else {
-        curl_easy_cleanup(e);
-    }
-}
-
-static void fo__rpc_pool_unref(void)
-{
-    if (--fo__rpc_pool.ninst > 0)
-        return;
-    while (fo__rpc_pool.nidle > 0)
-        curl_easy_cleanup(fo__rpc_pool.idle[--fo__rpc_pool.nidle]);
-}
+static struct fo_curl_pool fo__rpc_pool;
 
 /* ---- parsing the batch answer (pure) ---- */
 
@@ -438,7 +399,7 @@ static void fo__rpc_finished(void *easy, int code, void *arg)
     }
     r.latency_ms = (double)total_us / 1000.0;
     /* The host removed the handle from the multi before calling us. */
-    fo__rpc_pool_put(c->easy);
+    fo_curl_pool_put(&fo__rpc_pool, c->easy);
     c->easy = NULL;
     c->done(c->cookie, &r); /* nothing touches c after this: the host may destroy it */
 }
@@ -450,12 +411,12 @@ static void fo__rpc_destroy(void *instance)
         return;
     if (c->running)
         c->host->http_cancel(c->easy);
-    fo__rpc_pool_put(c->easy);
+    fo_curl_pool_put(&fo__rpc_pool, c->easy);
     curl_slist_free_all(c->headers);
     free(c->request);
     free(c->body);
     free(c);
-    fo__rpc_pool_unref();
+    fo_curl_pool_unref(&fo__rpc_pool);
 }
 
 /* Sets every option of this instance on `e`, a fresh or reset handle. */
@@ -532,12 +493,12 @@ static void *fo__rpc_init(const struct fo_host *host, void *handle, const struct
         goto fail;
     }
     /* Options are refused at configuration time rather than at each run. */
-    if (!(e = fo__rpc_pool_get())) {
+    if (!(e = fo_curl_pool_get(&fo__rpc_pool))) {
         fo_param_fail(err, "params", "curl_easy_init failed");
         goto fail;
     }
     cc = fo__rpc_setup(c, e);
-    fo__rpc_pool_put(e);
+    fo_curl_pool_put(&fo__rpc_pool, e);
     if (cc != CURLE_OK) {
         fo_param_fail(err, "params", "libcurl refused an option: %s", curl_easy_strerror(cc));
         goto fail;
@@ -561,7 +522,7 @@ static int fo__rpc_start(void *instance, fo_check_done_fn done, void *cookie)
     c->too_big = 0;
     c->nomem = 0;
     c->errbuf[0] = '\0';
-    if (!(c->easy = fo__rpc_pool_get()))
+    if (!(c->easy = fo_curl_pool_get(&fo__rpc_pool)))
         return -ENOMEM;
     if (fo__rpc_setup(c, c->easy) != CURLE_OK) {
         rc = -ENOMEM; /* init set the same options: only memory can be short now */
@@ -575,7 +536,7 @@ static int fo__rpc_start(void *instance, fo_check_done_fn done, void *cookie)
     }
     return 0;
 fail:
-    fo__rpc_pool_put(c->easy);
+    fo_curl_pool_put(&fo__rpc_pool, c->easy);
     c->easy = NULL;
     return rc;
 }
@@ -587,7 +548,7 @@ static void fo__rpc_cancel(void *instance)
         return;
     c->running = 0;
     c->host->http_cancel(c->easy);
-    fo__rpc_pool_put(c->easy);
+    fo_curl_pool_put(&fo__rpc_pool, c->easy);
     c->easy = NULL;
 }
 

@@ -369,7 +369,7 @@ static void test_http_pool(void **state)
         assert_int_equal(outs[k].calls, 1);
         assert_int_equal(outs[k].r.status, FO_STATUS_OK);
     }
-    assert_int_equal(fo__http_pool.nidle, FO__HTTP_POOL_MAX);
+    assert_int_equal(fo__http_pool.nidle, FO_CURL_POOL_MAX);
     for (int k = 0; k < 70; k++)
         p->destroy(inst[k]);
     assert_int_equal(fo__http_pool.ninst, 0);
