@@ -49,7 +49,7 @@ static int64_t fo__now(void)
     return fo_clock_boot_ms();
 }
 
-static void fo__fatal(struct fo_cluster *c, const char *what, const char *msg)
+void fo__cluster_fatal(struct fo_cluster *c, const char *what, const char *msg)
 {
     fo_event(FO_LOG_ERROR, "cluster.fatal", "what", what, "error", msg, NULL);
     c->exit_code = 1;
@@ -247,7 +247,7 @@ static int fo__storage_status(struct fo_cluster *c, int status, const char *what
                  fo_raft_aio_errmsg(c->aio), NULL);
         return status;
     }
-    fo__fatal(c, what, fo_raft_aio_errmsg(c->aio));
+    fo__cluster_fatal(c, what, fo_raft_aio_errmsg(c->aio));
     return status;
 }
 
@@ -326,7 +326,7 @@ static void fo__maybe_snapshot(struct fo_cluster *c, uint64_t index, uint64_t te
     size_t len;
     /* the audit records the snapshot vouches for must be on disk before the log drops them */
     if (fo_audit_sync(c->audit) < 0) {
-        fo__fatal(c, "audit sync", strerror(errno));
+        fo__cluster_fatal(c, "audit sync", strerror(errno));
         return;
     }
     char *blob = fo__cluster_snapshot_blob(c, &len);
@@ -345,14 +345,14 @@ static void fo__apply(struct fo_cluster *c, const struct fo_raft_entry *e)
 {
     struct fo_state_result res;
     if (fo_state_apply(c->state, e->index, e->term, e->type, e->data, e->len, &res) < 0) {
-        fo__fatal(c, "apply", "committed entries arrived out of order");
+        fo__cluster_fatal(c, "apply", "committed entries arrived out of order");
         return;
     }
     int rc =
         fo_audit_append(c->audit, e->index, e->term, res.ts, res.actor, res.action, res.details);
     json_object_put(res.details);
     if (rc < 0) {
-        fo__fatal(c, "audit append", strerror(rc == -FO_ENOSPC ? ENOSPC : -rc));
+        fo__cluster_fatal(c, "audit append", strerror(rc == -FO_ENOSPC ? ENOSPC : -rc));
         return;
     }
     if (!res.accepted)
@@ -426,7 +426,7 @@ static void fo__process(struct fo_cluster *c)
             struct fo_err err = {0};
             if (fo__cluster_restore_blob(c, rd.snapshot->index, rd.snapshot->data, rd.snapshot->len,
                                          &err) < 0) {
-                fo__fatal(c, "snapshot install", err.msg);
+                fo__cluster_fatal(c, "snapshot install", err.msg);
                 fo_raft_ready_free(&rd);
                 return;
             }

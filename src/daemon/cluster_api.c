@@ -176,7 +176,6 @@ static void fo__route_audit(struct fo_api_req *req, struct fo_api_resp *resp, vo
         fo_api_resp_error(resp, 404, "no audit log yet");
         return;
     }
-    fo_audit_sync(c->audit);
     if (strcmp(req->rest, "raw") == 0) {
         char *buf = fo_xmalloc(FO_AUDIT_RAW_MAX);
         size_t n = fread(buf, 1, FO_AUDIT_RAW_MAX, f);

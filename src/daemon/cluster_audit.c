@@ -46,14 +46,6 @@ static void fo__gap_event(struct fo_cluster *c, enum fo_log_level level, const c
              detail ? detail : "", NULL);
 }
 
-/* As cluster.c's fatal path: an audit record cannot be lost, so the agent stops. */
-static void fo__stop(struct fo_cluster *c, const char *what, const char *msg)
-{
-    fo_event(FO_LOG_ERROR, "cluster.fatal", "what", what, "error", msg, NULL);
-    c->exit_code = 1;
-    uv_stop(c->loop);
-}
-
 /* The leader first (it sent the snapshot), then the other connected peers in turn. */
 static int fo__pick_peer(struct fo_cluster *c)
 {
@@ -196,7 +188,7 @@ static void fo__abandon(struct fo_cluster *c, const char *kind, const char *peer
     fo__gap_event(c, FO_LOG_ERROR, kind, peer_id, why);
     int rc = fo_audit_abandon_gap(c->audit);
     if (rc < 0)
-        fo__stop(c, "audit rebase", fo_strerror(rc));
+        fo__cluster_fatal(c, "audit rebase", fo_strerror(rc));
     c->audit_asked = 0;
 }
 
@@ -272,7 +264,7 @@ static void fo__absorb(struct fo_cluster *c, const char *peer_id, const uint8_t 
         return;
     }
     if (rc < 0) {
-        fo__stop(c, "audit append", err.msg);
+        fo__cluster_fatal(c, "audit append", err.msg);
         return;
     }
     if (!fo_audit_gap(c->audit, NULL, NULL)) {

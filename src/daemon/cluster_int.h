@@ -101,6 +101,8 @@ struct fo_cluster {
 };
 
 /* cluster.c */
+/* A fatal error (failed fsync, lost audit record): logs it and stops the agent with exit 1. */
+void fo__cluster_fatal(struct fo_cluster *c, const char *what, const char *msg);
 int fo__cluster_propose(struct fo_cluster *c, const char *type, const char *actor,
                         struct json_object *fields, uint64_t *index, uint64_t *term);
 const char *fo__cluster_name(const struct fo_cluster *c, uint64_t id);
