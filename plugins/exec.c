@@ -510,7 +510,7 @@ static void *fo__exec_init(const struct fo_host *host, void *handle, const struc
     in->budget_ms = (uint32_t)fo_param_budget_ms(t->timeout_ms);
     if (fo_param_check_keys(t->params, known, err) < 0 ||
         fo__exec_parse_argv(in, t->params, err) < 0 || fo__exec_parse_env(in, t->params, err) < 0 ||
-        fo_param_size(t->params, "max_output", 1, 1u << 20, &max_output, err) < 0) {
+        fo_param_size(host, t->params, "max_output", 1, 1u << 20, &max_output, err) < 0) {
         fo__exec_destroy(in);
         return NULL;
     }

@@ -332,7 +332,7 @@ static int fo__http_parse(struct fo__http *h, const struct fo_target *t, int *fo
         fo_param_str(p, "ca_file", ca_file, err) < 0 ||
         fo_param_bool(p, "insecure", insecure, err) < 0 ||
         fo_param_bool(p, "follow_redirects", follow, err) < 0 ||
-        fo_param_size(p, "max_body", 1, 64u << 20, &max_body, err) < 0 ||
+        fo_param_size(h->host, p, "max_body", 1, 64u << 20, &max_body, err) < 0 ||
         fo__http_parse_headers(p, h, err) < 0)
         return -1;
     if (strncasecmp(t->address, "http://", 7) != 0 && strncasecmp(t->address, "https://", 8) != 0)
@@ -376,6 +376,8 @@ static CURLcode fo__http_setup(struct fo__http *h, CURL *e)
     FO__SET(CURLOPT_URL, h->url);
     FO__SET(CURLOPT_PROTOCOLS_STR, "http,https");
     FO__SET(CURLOPT_NOSIGNAL, 1L);
+    /* A check measures the target itself: never through a proxy from the environment. */
+    FO__SET(CURLOPT_PROXY, "");
     /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small */
     FO__SET(CURLOPT_BUFFERSIZE, 4096L);
     FO__SET(CURLOPT_TIMEOUT_MS, (long)h->budget_ms);

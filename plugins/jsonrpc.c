@@ -431,6 +431,8 @@ static CURLcode fo__rpc_setup(struct fo__rpc *c, CURL *e)
     FO__SET(CURLOPT_URL, c->url);
     FO__SET(CURLOPT_PROTOCOLS_STR, "http,https");
     FO__SET(CURLOPT_NOSIGNAL, 1L);
+    /* A check measures the target itself: never through a proxy from the environment. */
+    FO__SET(CURLOPT_PROXY, "");
     /* libcurl keeps a receive buffer per handle (16 KiB by default); health answers are small */
     FO__SET(CURLOPT_BUFFERSIZE, 4096L);
     FO__SET(CURLOPT_TIMEOUT_MS, (long)c->budget_ms);
@@ -469,7 +471,7 @@ static void *fo__rpc_init(const struct fo_host *host, void *handle, const struct
     c->cfg.max_head_lag = 5;
     if (fo_param_check_keys(p, known, err) < 0 ||
         fo_param_int(p, "max_head_lag", 0, INT32_MAX, &c->cfg.max_head_lag, err) < 0 ||
-        fo_param_duration(p, "max_head_age", 7 * 24 * 3600 * 1000ull, &c->cfg.max_head_age_ms,
+        fo_param_duration(host, p, "max_head_age", 7 * 24 * 3600 * 1000ull, &c->cfg.max_head_age_ms,
                           err) < 0 ||
         fo_param_int(p, "min_peers", 0, INT32_MAX, &c->cfg.min_peers, err) < 0)
         goto fail;

@@ -134,91 +134,57 @@ static inline int fo_param_bool(const struct json_object *params, const char *ke
     return fo_param_fail(err, key, "must be true or false");
 }
 
-/* Splits "64k" into a number and a unit; returns -1 on garbage. */
-static inline int fo_param_split_unit(const char *s, double *num, const char **unit)
+/* Sizes and durations are read by the host's parsers (struct fo_host), the ones the rest of
+ * the configuration uses. A size may also be a plain integer (bytes); a duration needs a unit,
+ * except 0, which means "off" wherever a duration can be off. */
+static inline int fo_param_size(const struct fo_host *host, const struct json_object *params,
+                                const char *key, uint64_t min, uint64_t max, uint64_t *out,
+                                struct fo_plugin_err *err)
 {
-    char *end;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (!isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    *num = strtod(s, &end);
-    if (errno || end == s)
-        return -1;
-    while (isspace((unsigned char)*end))
-        end++;
-    *unit = end;
-    return 0;
-}
-
-/* Sizes: a byte count, or a number with k/K/KB/KiB, M/MB/MiB, G/GB/GiB (all powers of 1024). */
-static inline int fo_param_size(const struct json_object *params, const char *key, uint64_t min,
-                                uint64_t max, uint64_t *out, struct fo_plugin_err *err)
-{
-    static const struct {
-        const char *unit;
-        uint64_t mult;
-    } units[] = {{"", 1},         {"b", 1},         {"k", 1024},      {"kb", 1024},
-                 {"kib", 1024},   {"m", 1u << 20},  {"mb", 1u << 20}, {"mib", 1u << 20},
-                 {"g", 1u << 30}, {"gb", 1u << 30}, {"gib", 1u << 30}};
     struct json_object *v = fo_param_get(params, key);
-    double num = -1;
-    const char *unit = "";
-    if (!v)
-        return FO_PARAM_ABSENT;
-    if (json_object_is_type(v, json_type_int))
-        num = (double)json_object_get_int64(v);
-    else if (!json_object_is_type(v, json_type_string) ||
-             fo_param_split_unit(json_object_get_string(v), &num, &unit) < 0)
-        return fo_param_fail(err, key, "must be a size such as 4096, 64k or 4MiB");
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(unit, units[i].unit) != 0)
-            continue;
-        double bytes = num * (double)units[i].mult;
-        if (num < 0 || bytes < (double)min || bytes > (double)max)
-            return fo_param_fail(err, key, "must be between %llu and %llu bytes",
-                                 (unsigned long long)min, (unsigned long long)max);
-        *out = (uint64_t)bytes;
-        return FO_PARAM_SET;
-    }
-    return fo_param_fail(err, key, "unknown size unit '%s' (use k, M or G)", unit);
-}
-
-/* Durations: a number with ms, s, m or h. A bare number is refused (is 30 seconds or
- * milliseconds?) except 0, which means "off" wherever a duration can be off. */
-static inline int fo_param_duration(const struct json_object *params, const char *key,
-                                    uint64_t max_ms, uint64_t *out_ms, struct fo_plugin_err *err)
-{
-    static const struct {
-        const char *unit;
-        double ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    struct json_object *v = fo_param_get(params, key);
-    double num;
-    const char *unit;
+    char why[96] = "";
+    uint64_t bytes;
     int64_t n;
     if (!v)
         return FO_PARAM_ABSENT;
-    if (fo_param_parse_int(v, &n) == 0) {
-        if (n != 0)
-            return fo_param_fail(err, key, "a duration needs a unit: ms, s, m or h");
+    if (json_object_is_type(v, json_type_int)) {
+        if (fo_param_parse_int(v, &n) < 0 || n < 0)
+            return fo_param_fail(err, key, "expected a size like 4096, 64k or 4MiB");
+        bytes = (uint64_t)n;
+    } else if (!json_object_is_type(v, json_type_string) ||
+               host->parse_size(json_object_get_string(v), &bytes, why, sizeof(why)) < 0) {
+        return fo_param_fail(err, key, "expected a size like 4096, 64k or 4MiB%s%s",
+                             *why ? ": " : "", why);
+    }
+    if (bytes < min || bytes > max)
+        return fo_param_fail(err, key, "must be between %llu and %llu bytes",
+                             (unsigned long long)min, (unsigned long long)max);
+    *out = bytes;
+    return FO_PARAM_SET;
+}
+
+static inline int fo_param_duration(const struct fo_host *host, const struct json_object *params,
+                                    const char *key, uint64_t max_ms, uint64_t *out_ms,
+                                    struct fo_plugin_err *err)
+{
+    struct json_object *v = fo_param_get(params, key);
+    char why[96] = "";
+    uint64_t ms;
+    int64_t n;
+    if (!v)
+        return FO_PARAM_ABSENT;
+    if (fo_param_parse_int(v, &n) == 0 && n == 0) {
         *out_ms = 0;
         return FO_PARAM_SET;
     }
     if (!json_object_is_type(v, json_type_string) ||
-        fo_param_split_unit(json_object_get_string(v), &num, &unit) < 0)
-        return fo_param_fail(err, key, "must be a duration such as 500ms, 30s or 2m");
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].unit) != 0)
-            continue;
-        double ms = num * units[i].ms;
-        if (ms > (double)max_ms)
-            return fo_param_fail(err, key, "must be at most %llu ms", (unsigned long long)max_ms);
-        *out_ms = (uint64_t)ms;
-        return FO_PARAM_SET;
-    }
-    return fo_param_fail(err, key, "unknown duration unit '%s' (use ms, s, m or h)", unit);
+        host->parse_duration(json_object_get_string(v), &ms, why, sizeof(why)) < 0)
+        return fo_param_fail(err, key, "expected a duration like 500ms or 2s%s%s",
+                             *why ? ": " : "", why);
+    if (ms > max_ms)
+        return fo_param_fail(err, key, "must be at most %llu ms", (unsigned long long)max_ms);
+    *out_ms = ms;
+    return FO_PARAM_SET;
 }
 
 /* The part of the host's timeout a plugin gives itself, so that its own timer fires first and

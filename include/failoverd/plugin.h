@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define FO_PLUGIN_ABI_MAJOR 1
-#define FO_PLUGIN_ABI_MINOR 0
+#define FO_PLUGIN_ABI_MINOR 1
 
 struct uv_loop_s;
 struct json_object;
@@ -102,6 +102,11 @@ struct fo_host {
      * the same service; returns 0 and sets *out, or -1 when none is known. `self` is the instance
      * handle given to init(). */
     int (*service_best_int)(void *self, const char *fact, int64_t *out);
+    /* (1.1) The configuration's own parsers, so that a duration ("500ms", "1m30s") or a size
+     * ("4096", "64k", "4MiB") in a check's params means what it means everywhere else. Return 0,
+     * or a negative error with the reason in why. */
+    int (*parse_duration)(const char *text, uint64_t *ms, char *why, size_t why_len);
+    int (*parse_size)(const char *text, uint64_t *bytes, char *why, size_t why_len);
 };
 
 /* A check plugin:

@@ -9,6 +9,7 @@
 
 #include "check/http_host.h"
 #include "check/plugin_host.h"
+#include "core/cfgfield.h"
 #include "core/log.h"
 
 struct fo__loaded {
@@ -50,6 +51,8 @@ struct fo_plugin_host *fo_plugin_host_new(struct uv_loop_s *loop, const char *di
     h->table.http_start = fo_http_host_start;
     h->table.http_cancel = fo_http_host_cancel;
     h->table.service_best_int = best_int;
+    h->table.parse_duration = fo_cfg_parse_duration;
+    h->table.parse_size = fo_cfg_parse_size;
     return h;
 }
 

@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/cfgfield.h"
+
 #define FO_ENV_MAX_SERVERS 8
 #define FO_ENV_MAX_JSON    16
 
@@ -135,6 +137,8 @@ struct fo_host fo_env_host = {
     .http_start = fo_env_http_start,
     .http_cancel = fo_env_http_cancel,
     .service_best_int = fo_env_best,
+    .parse_duration = fo_cfg_parse_duration,
+    .parse_size = fo_cfg_parse_size,
 };
 
 /* ---- scripted servers ---- */

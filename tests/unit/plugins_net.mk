@@ -6,5 +6,5 @@ TESTS += tests/unit/test_plugin_net
 tests_unit_test_plugin_net_SOURCES = tests/unit/test_plugin_net.c tests/unit/plugin_net_env.c \
 	tests/unit/plugin_net_env.h
 tests_unit_test_plugin_net_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CURL_CFLAGS)
-tests_unit_test_plugin_net_LDADD = $(CMOCKA_LIBS) $(CURL_LIBS) $(UV_LIBS) $(JSONC_LIBS)
+tests_unit_test_plugin_net_LDADD = libfo_core.la $(CMOCKA_LIBS) $(CURL_LIBS) $(UV_LIBS) $(JSONC_LIBS)
 endif

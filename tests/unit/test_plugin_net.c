@@ -54,39 +54,46 @@ static void test_params(void **state)
     struct json_object *p = fo_env_json(
         "{\"a\":4096,\"b\":\"64k\",\"c\":\"4MiB\",\"d\":\"1.5k\",\"e\":\"64q\",\"f\":-1,"
         "\"g\":\"500ms\",\"h\":\"30s\",\"i\":0,\"j\":30,\"k\":\"2m\",\"l\":\"5x\",\"m\":\"yes\","
-        "\"n\":1,\"o\":\"12\",\"p\":\"12a\"}");
+        "\"n\":1,\"o\":\"12\",\"p\":\"12a\",\"q\":\"1.5ms\",\"r\":\"1m30s\",\"s\":\"16MB\"}");
     static const char *const known[] = {"a", "b", NULL};
     uint64_t u = 7;
     int64_t i = 7;
     int b = 7;
 
-    assert_int_equal(fo_param_size(p, "a", 1, 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "a", 1, 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 4096);
-    assert_int_equal(fo_param_size(p, "b", 1, 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "b", 1, 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 65536);
-    assert_int_equal(fo_param_size(p, "c", 1, 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "c", 1, 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 4u << 20);
-    assert_int_equal(fo_param_size(p, "d", 1, 1u << 30, &u, &err), FO_PARAM_SET);
-    assert_int_equal(u, 1536);
-    assert_int_equal(fo_param_size(p, "e", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
+    /* the configuration's size parser: whole numbers only, as everywhere else */
+    assert_int_equal(fo_param_size(&fo_env_host, p, "d", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
+    assert_string_equal(err.field, "d");
+    assert_int_equal(fo_param_size(&fo_env_host, p, "e", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
     assert_string_equal(err.field, "e");
-    assert_int_equal(fo_param_size(p, "f", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
-    assert_int_equal(fo_param_size(p, "c", 1, 1u << 20, &u, &err), FO_PARAM_BAD);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "f", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "c", 1, 1u << 20, &u, &err), FO_PARAM_BAD);
     u = 7;
-    assert_int_equal(fo_param_size(p, "zz", 1, 10, &u, &err), FO_PARAM_ABSENT);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "zz", 1, 10, &u, &err), FO_PARAM_ABSENT);
     assert_int_equal(u, 7);
 
-    assert_int_equal(fo_param_duration(p, "g", 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "g", 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 500);
-    assert_int_equal(fo_param_duration(p, "h", 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "h", 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 30000);
-    assert_int_equal(fo_param_duration(p, "k", 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "k", 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 120000);
-    assert_int_equal(fo_param_duration(p, "i", 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "i", 1u << 30, &u, &err), FO_PARAM_SET);
     assert_int_equal(u, 0);
-    assert_int_equal(fo_param_duration(p, "j", 1u << 30, &u, &err), FO_PARAM_BAD);
-    assert_int_equal(fo_param_duration(p, "l", 1u << 30, &u, &err), FO_PARAM_BAD);
-    assert_int_equal(fo_param_duration(p, "h", 1000, &u, &err), FO_PARAM_BAD);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "j", 1u << 30, &u, &err), FO_PARAM_BAD);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "l", 1u << 30, &u, &err), FO_PARAM_BAD);
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "h", 1000, &u, &err), FO_PARAM_BAD);
+    /* the same parser as the rest of the configuration: no silent rounding, compound forms */
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "q", 1u << 30, &u, &err), FO_PARAM_BAD);
+    assert_non_null(strstr(err.msg, "finer than a millisecond"));
+    assert_int_equal(fo_param_duration(&fo_env_host, p, "r", 1u << 30, &u, &err), FO_PARAM_SET);
+    assert_int_equal(u, 90000);
+    assert_int_equal(fo_param_size(&fo_env_host, p, "s", 1, 1u << 30, &u, &err), FO_PARAM_BAD);
 
     assert_int_equal(fo_param_bool(p, "m", &b, &err), FO_PARAM_SET);
     assert_int_equal(b, 1);

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "../../plugins/postgres_parse.h"
+#include "core/cfgfield.h"
 
 extern const struct fo_plugin fo_plugin_entry;
 
@@ -367,6 +368,8 @@ static int setup(void **state)
     fx->host.abi_minor = FO_PLUGIN_ABI_MINOR;
     fx->host.loop = &fx->loop;
     fx->host.log = host_log;
+    fx->host.parse_duration = fo_cfg_parse_duration;
+    fx->host.parse_size = fo_cfg_parse_size;
     fx->target.service = "db";
     fx->target.member = "pg1";
     fx->target.zone = "z1";

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "../../plugins/redis_parse.h"
+#include "core/cfgfield.h"
 
 extern const struct fo_plugin fo_plugin_entry;
 
@@ -364,6 +365,8 @@ static int setup(void **state)
     fx->host.abi_minor = FO_PLUGIN_ABI_MINOR;
     fx->host.loop = &fx->loop;
     fx->host.log = host_log;
+    fx->host.parse_duration = fo_cfg_parse_duration;
+    fx->host.parse_size = fo_cfg_parse_size;
     fx->target.service = "cache";
     fx->target.member = "r1";
     fx->target.zone = "z1";
