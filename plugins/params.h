@@ -179,8 +179,8 @@ static inline int fo_param_duration(const struct fo_host *host, const struct jso
     }
     if (!json_object_is_type(v, json_type_string) ||
         host->parse_duration(json_object_get_string(v), &ms, why, sizeof(why)) < 0)
-        return fo_param_fail(err, key, "expected a duration like 500ms or 2s%s%s",
-                             *why ? ": " : "", why);
+        return fo_param_fail(err, key, "expected a duration like 500ms or 2s%s%s", *why ? ": " : "",
+                             why);
     if (ms > max_ms)
         return fo_param_fail(err, key, "must be at most %llu ms", (unsigned long long)max_ms);
     *out_ms = ms;

@@ -658,7 +658,8 @@ static int parse_params(struct pg_inst *inst, const struct json_object *params,
     if (rc == FO_PARAM_SET)
         inst->lim.max_lag = (int64_t)size;
     inst->lim.max_replay_delay_s = -1;
-    if ((rc = fo_param_duration(inst->host, params, "max_replay_delay", 7 * 24 * 3600 * 1000ull, &ms, err)) < 0)
+    if ((rc = fo_param_duration(inst->host, params, "max_replay_delay", 7 * 24 * 3600 * 1000ull,
+                                &ms, err)) < 0)
         return -1;
     if (rc == FO_PARAM_SET && ms > 0)
         inst->lim.max_replay_delay_s = (double)ms / 1000.0;
