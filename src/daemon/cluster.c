@@ -56,6 +56,11 @@ void fo__cluster_fatal(struct fo_cluster *c, const char *what, const char *msg)
     uv_stop(c->loop);
 }
 
+bool fo__cluster_lease_valid(const struct fo_cluster *c, int64_t now_ms)
+{
+    return !c->storage_failed && fo_raft_lease_valid(c->raft, now_ms);
+}
+
 /* ---- voters: fixed at first start, then read back (a reload never changes them) ---- */
 
 static int fo__write_file_atomic(const char *dir, const char *name, const char *text)
@@ -236,15 +241,32 @@ struct fo__append_ctx {
     uint64_t index, term;
 };
 
+static void fo__drop_held(struct fo_cluster *c)
+{
+    for (size_t i = 0; i < c->nheld; i++)
+        fo_raft_msg_clear(&c->held[i]);
+    c->nheld = 0;
+}
+
+/* After a failed storage operation storage runs nothing more (io_async.c), so its later
+ * callbacks fail too: only the first failure decides. ENOSPC (DESIGN.md: stop acknowledging and
+ * step down): the agent goes silent in Raft, writing, acknowledging and sending nothing more, so
+ * a leader loses its lease at once and its followers elect another; checks, observations and
+ * the API go on, and /v1/status shows storage_failed. Anything else (a failed fsync cannot be
+ * retried) stops the agent. */
 static int fo__storage_status(struct fo_cluster *c, int status, const char *what)
 {
     if (status == 0)
         return 0;
+    if (c->storage_failed)
+        return status;
+    c->storage_failed = 1;
     if (status == -FO_ENOSPC) {
-        /* stop acknowledging: never tell the core something is durable that is not */
-        c->storage_failed = 1;
+        fo__drop_held(c);
         fo_event(FO_LOG_ERROR, "cluster.storage_full", "what", what, "error",
-                 fo_raft_aio_errmsg(c->aio), NULL);
+                 fo_raft_aio_errmsg(c->aio), "action",
+                 "silent in Raft (no acknowledgement, vote or lease); restart after freeing space",
+                 NULL);
         return status;
     }
     fo__cluster_fatal(c, what, fo_raft_aio_errmsg(c->aio));
@@ -303,7 +325,8 @@ static void fo__on_meta(void *arg, int status)
 static void fo__on_snap_installed(void *arg, uint64_t durable, int status)
 {
     struct fo__append_ctx *a = arg;
-    if (!a->c->closing && fo__storage_status(a->c, status, "snapshot install") == 0) {
+    if (!a->c->closing && fo__storage_status(a->c, status, "snapshot install") == 0 &&
+        !a->c->storage_failed) {
         fo_raft_persisted(a->c->raft, a->index, a->term, fo__now());
         fo__process(a->c);
     }
@@ -380,6 +403,8 @@ static void fo__queue_entries(struct fo_cluster *c, struct fo_raft_entry *e, siz
 
 static void fo__hold_or_send(struct fo_cluster *c, struct fo_raft_msg *msgs, size_t n)
 {
+    if (c->storage_failed)
+        return; /* silent: see fo__storage_status */
     for (size_t i = 0; i < n; i++) {
         if (c->meta_inflight == 0 && c->nheld == 0) {
             fo__send_msg(c, &msgs[i]);
@@ -417,6 +442,13 @@ static void fo__process(struct fo_cluster *c)
     struct fo_raft_ready rd;
     while (fo_raft_has_ready(c->raft)) {
         fo_raft_ready_take(c->raft, &rd);
+        if (c->storage_failed) {
+            /* nothing more is written or sent; what committed is durable here and applies */
+            for (size_t i = 0; i < rd.n_committed && !c->exit_code; i++)
+                fo__apply(c, &rd.committed[i]);
+            fo_raft_ready_free(&rd);
+            continue;
+        }
         if (rd.has_hard_state) {
             struct fo_raft_meta m = {rd.hs.term, rd.hs.vote};
             c->meta_inflight++;
@@ -610,6 +642,16 @@ static uint32_t fo__obs_interval(const struct fo_agentcfg *cfg)
     return ms < 200 ? 200 : ms;
 }
 
+/* Rows the detector may hold: the members configured here, twice over for a reload that
+ * renamed them all while old reports are still around (agents share one adopted config). */
+static void fo__detect_limit(struct fo_cluster *c)
+{
+    size_t n = 0;
+    for (int i = 0; i < fo_sched_nservices(c->sched); i++)
+        n += (size_t)fo_sched_nmembers(c->sched, i);
+    fo_detect_limit(c->detect, 2 * n + 64);
+}
+
 struct fo_cluster *fo_cluster_new(uv_loop_t *loop, const struct fo_agentcfg *cfg,
                                   struct fo_sched *sched, int bootstrap, struct fo_err *err)
 {
@@ -658,6 +700,7 @@ struct fo_cluster *fo_cluster_new(uv_loop_t *loop, const struct fo_agentcfg *cfg
     c->detect_quorum = cfg->cluster.detect_quorum ? cfg->cluster.detect_quorum : c->nnodes / 2 + 1;
     c->stale_after_ms = cfg->cluster.stale_after_ms ? cfg->cluster.stale_after_ms : 5000;
     c->detect = fo_detect_new(c->detect_quorum, c->stale_after_ms, fo_state_adopted_hash(c->state));
+    fo__detect_limit(c);
     for (int i = 0; i < c->nnodes; i++)
         fo_detect_agent(c->detect, c->nodes[i].name, c->nodes[i].zone);
 
@@ -707,6 +750,7 @@ int fo_cluster_start(struct fo_cluster *c, struct fo_err *err)
 
 void fo_cluster_reload(struct fo_cluster *c, const struct fo_agentcfg *cfg)
 {
+    fo__detect_limit(c);
     free(c->config_hash);
     c->config_hash = fo_xstrdup(cfg->hash ? cfg->hash : "");
     c->obs_interval_ms = fo__obs_interval(cfg);

@@ -313,10 +313,11 @@ struct json_object *fo_cluster_status_json(void *arg)
     json_object_object_add(o, "last_index", json_object_new_int64((int64_t)st.last_index));
     json_object_object_add(o, "durable_index", json_object_new_int64((int64_t)st.durable));
     json_object_object_add(o, "snapshot_index", json_object_new_int64((int64_t)st.snapshot_index));
-    int lease = fo_raft_lease_valid(c->raft, now);
+    int lease = fo__cluster_lease_valid(c, now);
     json_object_object_add(o, "lease_valid", json_object_new_boolean(lease));
-    json_object_object_add(o, "lease_remaining_ms",
-                           json_object_new_int64(fo_raft_lease_remaining(c->raft, now)));
+    json_object_object_add(
+        o, "lease_remaining_ms",
+        json_object_new_int64(lease ? fo_raft_lease_remaining(c->raft, now) : 0));
     json_object_object_add(o, "ready_to_act",
                            json_object_new_boolean(fo_raft_ready_to_act(c->raft)));
     uint64_t ft, fi;
@@ -384,7 +385,7 @@ static void fo__emit(struct fo_metrics_buf *b, void *arg)
     fo_metrics_family(b, "failoverd_raft_lease_valid", "gauge",
                       "1 while the leader holds its lease.");
     fo_metrics_sample(b, "failoverd_raft_lease_valid",
-                      fo_raft_lease_valid(c->raft, fo_clock_boot_ms()) ? 1 : 0, NULL);
+                      fo__cluster_lease_valid(c, fo_clock_boot_ms()) ? 1 : 0, NULL);
     fo_metrics_family(b, "failoverd_audit_head_index", "gauge", "Index of the last audit record.");
     fo_metrics_sample(b, "failoverd_audit_head_index", (double)fo_audit_head_index(c->audit), NULL);
     uint64_t from = 0, to = 0;

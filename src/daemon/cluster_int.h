@@ -58,7 +58,7 @@ struct fo_cluster {
     int meta_inflight;    /* term/vote writes not yet durable: messages wait for them */
     struct fo_raft_msg *held;
     size_t nheld, capheld;
-    int storage_failed; /* ENOSPC: stop acknowledging */
+    int storage_failed; /* a storage operation failed: silent in Raft (fo__storage_status) */
 
     struct fo_state *state;
     struct fo_audit *audit;
@@ -103,6 +103,8 @@ struct fo_cluster {
 /* cluster.c */
 /* A fatal error (failed fsync, lost audit record): logs it and stops the agent with exit 1. */
 void fo__cluster_fatal(struct fo_cluster *c, const char *what, const char *msg);
+/* The leader's lease as the agent may use it: none while storage has failed. */
+bool fo__cluster_lease_valid(const struct fo_cluster *c, int64_t now_ms);
 int fo__cluster_propose(struct fo_cluster *c, const char *type, const char *actor,
                         struct json_object *fields, uint64_t *index, uint64_t *term);
 const char *fo__cluster_name(const struct fo_cluster *c, uint64_t id);

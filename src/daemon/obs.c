@@ -11,6 +11,7 @@
 
 #define FO_OBS_MAX_BYTES     (4u << 20)
 #define FO_OBS_WAL_SILENCE_S 35.0
+#define FO_OBS_AGE_MAX_MS    (24 * 3600 * 1000)
 
 static const struct fo_fact *fo__fact(const struct fo_result *r, const char *name)
 {
@@ -144,6 +145,8 @@ int fo_obs_apply(struct fo_detect *d, const char *agent_id, const void *buf, siz
         o.status = (enum fo_status)status;
         o.streak = json_object_get_int(k);
         o.age_ms = json_object_get_int64(age);
+        if (o.age_ms < 0 || o.age_ms > FO_OBS_AGE_MAX_MS)
+            o.age_ms = FO_OBS_AGE_MAX_MS; /* nonsense: stale, and no overflow when aged */
         o.epoch = (uint64_t)json_object_get_int64(ep);
         o.tilt = json_object_get_boolean(tilt);
         snprintf(o.config_hash, sizeof(o.config_hash), "%s", json_object_get_string(hash));

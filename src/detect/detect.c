@@ -37,7 +37,7 @@ struct fo_detect {
     char agent_id[FO_DETECT_AGENTS_MAX][FO_DETECT_ID_MAX];
     char agent_zone[FO_DETECT_AGENTS_MAX][FO_DETECT_ID_MAX];
     struct fo__row **rows; /* open addressing */
-    size_t cap, n;
+    size_t cap, n, max_rows;
     struct fo__svc *svcs;
     int nsvcs;
 };
@@ -68,6 +68,11 @@ void fo_detect_configure(struct fo_detect *d, int quorum, int64_t stale_after_ms
     d->quorum = quorum;
     d->stale_after_ms = stale_after_ms;
     snprintf(d->config_hash, sizeof(d->config_hash), "%s", config_hash ? config_hash : "");
+}
+
+void fo_detect_limit(struct fo_detect *d, size_t max_rows)
+{
+    d->max_rows = max_rows;
 }
 
 void fo_detect_clear(struct fo_detect *d)
@@ -142,6 +147,8 @@ static struct fo__row *fo__get(struct fo_detect *d, const char *service, const c
     struct fo__row *r = fo__find(d, service, member);
     if (r)
         return r;
+    if (d->max_rows && d->n >= d->max_rows)
+        return NULL;
     if ((d->n + 1) * 10 > d->cap * 7) {
         struct fo__row **old = d->rows;
         size_t oldcap = d->cap;
@@ -180,6 +187,8 @@ int fo_detect_report(struct fo_detect *d, const char *agent_id, const char *serv
     if (slot < 0)
         return -FO_ENOENT;
     struct fo__row *r = fo__get(d, service, member);
+    if (!r)
+        return -FO_ENOSPC;
     r->cells[slot].have = 1;
     r->cells[slot].recv_ms = now_ms;
     r->cells[slot].obs = *obs;

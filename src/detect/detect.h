@@ -50,10 +50,14 @@ struct fo_detect *fo_detect_new(int quorum, int64_t stale_after_ms, const char *
 void fo_detect_free(struct fo_detect *d);
 void fo_detect_configure(struct fo_detect *d, int quorum, int64_t stale_after_ms,
                          const char *config_hash);
+/* At most max_rows (service, member) rows (0: no limit); reports that would add another are
+ * refused with -FO_ENOSPC, so that a peer naming members nobody configured cannot grow the
+ * leader's memory. Rows already there stay. */
+void fo_detect_limit(struct fo_detect *d, size_t max_rows);
 /* Declares an observing agent and its zone (voters). Returns its slot or a negative error. */
 int fo_detect_agent(struct fo_detect *d, const char *agent_id, const char *zone);
-/* Stores a report received at now_ms (leader monotonic). Unknown agents are ignored (-FO_ENOENT).
- */
+/* Stores a report received at now_ms (leader monotonic). Unknown agents are ignored (-FO_ENOENT);
+ * a new row past the limit is refused (-FO_ENOSPC). */
 int fo_detect_report(struct fo_detect *d, const char *agent_id, const char *service,
                      const char *member, const struct fo_detect_obs *obs, int64_t now_ms);
 /* Judges member (of service, in zone member_zone) at epoch with `fall` consecutive checks.

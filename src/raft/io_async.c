@@ -1,6 +1,8 @@
 /* Raft storage off the loop: a FIFO of operations run one at a time with uv_queue_work, where
  * appends waiting behind a running job are merged into one write and one fdatasync (group
- * commit). Callbacks come back on the loop in submission order. */
+ * commit). Callbacks come back on the loop in submission order. After a failed operation nothing
+ * more is written (every later operation fails unrun), so what is on disk stays a prefix of what
+ * was asked: a log reset queued behind a snapshot save that failed never runs. */
 #include "raft/io.h"
 
 #include <stdlib.h>
@@ -45,6 +47,7 @@ struct fo_raft_aio {
     uv_work_t work;
     int busy;
     int closing;
+    int failed; /* an operation failed: later ones are not run */
     const char *errmsg;
 };
 
@@ -79,6 +82,11 @@ static void fo__aio_work(uv_work_t *w)
     struct fo_err err = {0};
     int rc = 0;
 
+    if (aio->failed && op->kind != FO__AIO_CLOSE) {
+        fo_err_set(&err, -FO_EIO, "not written: an earlier storage operation failed");
+        rc = -FO_EIO;
+        goto out;
+    }
     switch (op->kind) {
     case FO__AIO_APPEND: {
         size_t total = 0, k = 0;
@@ -114,6 +122,7 @@ static void fo__aio_work(uv_work_t *w)
     case FO__AIO_CLOSE:
         break;
     }
+out:;
     uint64_t durable = fo_raft_log_durable_index(aio->log);
     for (struct fo__aio_op *o = op; o; o = o->next) {
         o->status = rc;
@@ -137,6 +146,8 @@ static void fo__aio_after(uv_work_t *w, int status)
         if (status < 0 && op->status == 0)
             op->status = status; /* not expected: nothing is ever cancelled */
         aio->errmsg = op->status < 0 ? op->err.msg : "";
+        if (op->status < 0)
+            aio->failed = 1;
         switch (op->kind) {
         case FO__AIO_APPEND:
         case FO__AIO_TRUNCATE:

@@ -82,6 +82,23 @@ static void test_apply_batches(void **state)
         assert_int_equal(fo_obs_apply(d, "a1", bad[i], strlen(bad[i]), 0), -FO_EPROTO);
     /* an agent that is not a voter is not stored */
     assert_int_equal(fo_obs_apply(d, "stranger", ok, strlen(ok), 0), 0);
+    /* an age that would overflow when the leader adds its own delta is stale, not fresh */
+    const char *old =
+        "{\"hash\":\"h\",\"tilt\":false,\"obs\":[{\"s\":\"db\",\"m\":\"pg1\",\"st\":2,"
+        "\"k\":3,\"age\":9223372036854775000,\"ep\":0}]}";
+    assert_int_equal(fo_obs_apply(d, "a1", old, strlen(old), 1000), 1);
+    v = fo_detect_judge(d, "db", "http", "pg1", "z1", 0, 3, 1000);
+    assert_int_not_equal(v.kind, FO_VERDICT_DOWN);
+    /* past the row limit a report naming a new member is refused; known rows still update */
+    fo_detect_limit(d, 1);
+    const char *other =
+        "{\"hash\":\"h\",\"tilt\":false,\"obs\":[{\"s\":\"db\",\"m\":\"pg9\",\"st\":2,"
+        "\"k\":3,\"age\":1,\"ep\":0},{\"s\":\"db\",\"m\":\"pg1\",\"st\":2,"
+        "\"k\":3,\"age\":1,\"ep\":0}]}";
+    assert_int_equal(fo_obs_apply(d, "a1", other, strlen(other), 1000), 1);
+    v = fo_detect_judge(d, "db", "http", "pg1", "z1", 0, 3, 1000);
+    assert_int_equal(v.kind, FO_VERDICT_DOWN);
+    assert_int_equal(fo_detect_judge(d, "db", "http", "pg9", "z1", 0, 3, 1000).fresh, 0);
     fo_detect_free(d);
 }
 

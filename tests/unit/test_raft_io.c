@@ -465,6 +465,54 @@ static void test_async_error_reported(void **state)
     fo_raft_log_close(log);
 }
 
+/* After a failed operation storage writes nothing more: a snapshot save and the log reset queued
+ * behind it (a follower installing a snapshot) fail unrun, so the log is never dropped for a
+ * snapshot that is not on disk. */
+static void test_async_nothing_runs_after_a_failure(void **state)
+{
+    const char *dir = *state;
+    uv_loop_t loop;
+    struct fo_raft_log *log = open_log(dir, 0);
+    unsigned char buf[64];
+    struct err_state st = {0};
+    struct async_state as = {.next_expected = 1};
+    struct done snap = {&as, 1, 0, 0}, reset = snap, meta = snap;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    st.aio = fo_raft_aio_new(&loop, dir, log);
+    struct fo_raft_entry ok[3] = {mk(1, 1, buf), mk(2, 1, buf), mk(3, 1, buf)};
+    assert_int_equal(fo_raft_aio_append(st.aio, ok, 3, on_append, &as), 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(as.last_durable, 3);
+
+    struct fo_raft_entry gap = mk(9, 1, buf); /* the log expects index 4: fails */
+    struct fo_raft_meta m = {.term = 7, .voted_for = 3};
+    assert_int_equal(fo_raft_aio_append(st.aio, &gap, 1, on_append_err, &st), 0);
+    assert_int_equal(fo_raft_aio_snap_save(st.aio, 20, 2, "snap", 4, 2, on_done, &snap), 0);
+    assert_int_equal(fo_raft_aio_reset(st.aio, 21, on_log_done, &reset), 0);
+    assert_int_equal(fo_raft_aio_meta_store(st.aio, &m, on_done, &meta), 0);
+    fo_raft_aio_close(st.aio, NULL, NULL);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(st.status, -FO_EINVAL);
+    assert_int_equal(snap.status, -FO_EIO);
+    assert_int_equal(reset.status, -FO_EIO);
+    assert_int_equal(meta.status, -FO_EIO);
+    assert_true(snap.order < reset.order && reset.order < meta.order);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    fo_raft_log_close(log);
+
+    /* on disk: the three entries, no snapshot, no new term */
+    struct fo_err err = {0};
+    struct fo_raft_snap sn;
+    struct fo_raft_meta got = {0};
+    assert_int_not_equal(fo_raft_snap_load(dir, &sn, &err), 0);
+    int mrc = fo_raft_meta_load(dir, &got, &err);
+    assert_true(mrc != 0 || got.term != 7);
+    log = open_log(dir, 0);
+    assert_int_equal(fo_raft_log_first_index(log), 1);
+    assert_int_equal(fo_raft_log_last_index(log), 3);
+    fo_raft_log_close(log);
+}
+
 int main(void)
 {
     fo_log_setup(FO_LOG_ERROR, FO_LOG_LOGFMT, NULL);
@@ -479,6 +527,7 @@ int main(void)
         T(test_snap_roundtrip_and_fallback),
         T(test_async_append),
         T(test_async_error_reported),
+        T(test_async_nothing_runs_after_a_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
