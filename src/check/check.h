@@ -21,6 +21,7 @@ struct fo_member_def {
     char **tags;
     int ntags;
     int priority; /* higher is preferred */
+    char *where;  /* "file:line:col" of its address (or conninfo), for plugin errors */
 };
 
 struct fo_check_def {

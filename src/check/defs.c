@@ -23,6 +23,7 @@ void fo_service_def_free(struct fo_service_def *s)
         free(m->name);
         free(m->zone);
         free(m->address);
+        free(m->where);
         for (int t = 0; m->tags && t < m->ntags; t++)
             free(m->tags[t]);
         free(m->tags);

@@ -141,7 +141,8 @@ static void fo__init_error(struct fo_sched *s, const struct fo_service_def *sd,
             memcpy(loc, at, sizeof(loc));
     }
     if (strcmp(pe->field, "address") == 0)
-        fo__error(s, "%s: services.%s.members.%s.address: %s", loc, sd->name, md->name, msg);
+        fo__error(s, "%s: services.%s.members[%d].address: %s", md->where ? md->where : loc,
+                  sd->name, (int)(md - sd->members), msg);
     else if (pe->field[0])
         fo__error(s, "%s: services.%s.check.params.%s: %s", loc, sd->name, pe->field, msg);
     else

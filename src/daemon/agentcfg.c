@@ -285,6 +285,11 @@ static const struct fo_cfg_table fo__check_table =
 
 static void fo__member_finish(struct fo_cfg_ctx *c, const struct json_object *map, void *obj)
 {
+    struct fo_member_def *m = obj;
+    char where[256];
+    if (fo_config_locate(fo__get(map, fo__has(map, "address") ? "address" : "conninfo"), where,
+                         sizeof(where)) == 0)
+        m->where = fo_xstrdup(where);
     if (fo__has(map, "address") && fo__has(map, "conninfo")) {
         fo_cfg_err_key(c, map, "conninfo", 1, "give address or conninfo, not both");
     } else if (!fo__has(map, "address") && !fo__has(map, "conninfo")) {

@@ -241,6 +241,13 @@ services:
       timeout: 500ms
       params:
         expect: 5
+  cache:
+    kind: tcp
+    members:
+      - {{name: c1, zone: z1, address: "127.0.0.1:6379"}}
+      - {{name: c2, zone: z1, address: "nowhere-without-port"}}
+    check:
+      type: tcp
 """
     cfg = tmp_path / "bad-params.yaml"
     cfg.write_text(text)
@@ -249,11 +256,13 @@ services:
     errs = error_lines(r.stderr)
     got = {e["path"]: (int(e["line"]), int(e["col"]), e["msg"]) for e in errs}
     # one line per bad key, not one per member
-    assert len(errs) == 2, r.stderr
+    assert len(errs) == 3, r.stderr
     assert got["services.web.check.params.frobnicate"][:2] == locate(text, "frobnicate")
     assert "unknown parameter" in got["services.web.check.params.frobnicate"][2]
     assert got["services.smtp.check.params.expect"][:2] == locate(text, "expect")
     assert "string" in got["services.smtp.check.params.expect"][2]
+    # a member's bad address is reported at that member's address, with the schema's path
+    assert got["services.cache.members[1].address"][:2] == locate(text, '"nowhere-without-port"')
 
 
 # ---- SIGHUP reload ----
