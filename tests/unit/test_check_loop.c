@@ -370,7 +370,7 @@ void test_sched_bad_plugins(void **state)
     static const struct {
         const char *type, *want;
     } cases[] = {
-        {"fake_badabi", "speaks ABI 2.0, this daemon 1.1"},
+        {"fake_badabi", "speaks ABI 2.1, this daemon 1.1"},
         {"fake_action", "is an action plugin, not a check plugin"},
         {"../fake_plugin", "invalid plugin name '../fake_plugin'"},
         {"nosuch", "cannot load check plugin 'nosuch'"},
