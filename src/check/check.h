@@ -36,13 +36,29 @@ struct fo_check_def {
     char *where;                /* "file:line:col" of the check node, for plugin errors */
 };
 
+/* A service's failover policy (DESIGN.md rules 4-6, 10), read and checked now, acted on by the
+ * failover engine. Absent: present = 0 and the service is only watched. */
+struct fo_failover_def {
+    int present;
+    char *runbook;              /* name of a runbook in the runbook directory */
+    int automatic;              /* `auto`: fail over on an objective verdict (else only manual) */
+    uint64_t max_lag;           /* bytes a candidate may trail the last primary position; 0: any */
+    uint32_t cooldown_ms;       /* no automatic failover of the service this soon after one */
+    uint32_t deadline_ms;       /* a failover not ended by then ends {timeout} */
+    uint32_t max_resume_age_ms; /* a new leader resumes an in-flight plan only younger than this */
+    int max_failovers;          /* automatic failovers allowed per window */
+    uint32_t window_ms;         /* ... of this length */
+    int allow_unfenced;         /* fence (c) of rule 10 allowed: default on for redis only */
+};
+
 struct fo_service_def {
     char *name;
     char *kind; /* postgres, redis, http, rpc, ... */
     struct fo_member_def *members;
     int nmembers;
     struct fo_check_def check;
-    struct json_object *failover; /* kept as parsed for later issues (owned reference) */
+    struct fo_failover_def policy;
+    struct json_object *failover; /* the policy as written (owned reference), for the config hash */
 };
 
 void fo_service_def_free(struct fo_service_def *s); /* frees the members, not s itself */

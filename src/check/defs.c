@@ -34,6 +34,7 @@ void fo_service_def_free(struct fo_service_def *s)
     fo__free_secret(s->check.secret);
     free(s->check.where);
     json_object_put(s->failover);
+    free(s->policy.runbook);
     free(s->name);
     free(s->kind);
     memset(s, 0, sizeof(*s));

@@ -319,9 +319,51 @@ static const struct fo_cfg_field fo__member_fields[] = {
 static const struct fo_cfg_table fo__member_table =
     FO__TABLE("member", struct fo_member_def, fo__member_fields, fo__member_finish, NULL);
 
+static void fo__failover_finish(struct fo_cfg_ctx *c, const struct json_object *map, void *obj)
+{
+    struct fo_failover_def *p = obj;
+    if (p->max_failovers > 0 && p->window_ms < p->cooldown_ms)
+        fo_cfg_err_key(c, map, "window", 0, "must not be shorter than cooldown");
+}
+
+#define FO__FO(f) offsetof(struct fo_failover_def, f)
+static const struct fo_cfg_field fo__failover_fields[] = {
+    {FO__F(FO_CFG_STR, runbook), .off = FO__FO(runbook), .flags = FO_CFG_REQUIRED,
+     .check = fo_cfg_check_name, .doc = "runbook name (runbooks/NAME.yaml)"},
+    {.name = "auto",
+     .type = FO_CFG_BOOL,
+     .off = FO__FO(automatic),
+     .def = "true",
+     .doc = "fail over on an objective verdict; false: only by an operator"},
+    {FO__F(FO_CFG_SIZE, max_lag), .off = FO__FO(max_lag), .def = "0",
+     .doc = "a candidate further behind the last primary position is not eligible (0: no limit)"},
+    {FO__F(FO_CFG_DURATION, cooldown), .off = FO__FO(cooldown_ms), .def = "10m", .min = 0,
+     .max = 7 * 24 * 3600 * 1000, .doc = "no automatic failover this soon after the last one"},
+    {FO__F(FO_CFG_DURATION, deadline), .off = FO__FO(deadline_ms), .def = "5m", .min = 1000,
+     .max = 24 * 3600 * 1000, .doc = "a failover not ended by then ends as timeout (needs_human)"},
+    {FO__F(FO_CFG_DURATION, max_resume_age), .off = FO__FO(max_resume_age_ms), .def = "2m",
+     .min = 0, .max = 24 * 3600 * 1000,
+     .doc = "a new leader resumes only a plan younger than this"},
+    {FO__F(FO_CFG_INT, max_failovers), .off = FO__FO(max_failovers), .def = "3", .min = 0,
+     .max = 1000, .doc = "automatic failovers allowed per window (0: none)"},
+    {FO__F(FO_CFG_DURATION, window), .off = FO__FO(window_ms), .def = "1h", .min = 1000,
+     .max = 30u * 24 * 3600 * 1000, .doc = "the window of max_failovers"},
+    {FO__F(FO_CFG_BOOL, allow_unfenced), .off = FO__FO(allow_unfenced),
+     .doc = "promote after the self-fencing wait when the old primary cannot be fenced "
+            "(default: true for redis, false otherwise)"},
+};
+static const struct fo_cfg_table fo__failover_table =
+    FO__TABLE("failover", struct fo_failover_def, fo__failover_fields, fo__failover_finish, NULL);
+
 static void fo__service_finish(struct fo_cfg_ctx *c, const struct json_object *map, void *obj)
 {
     struct fo_service_def *s = obj;
+    struct json_object *fmap = fo__get(map, "failover");
+    if (s->policy.present) {
+        s->failover = json_object_get(fmap);
+        if (!fo__has(fmap, "allow_unfenced"))
+            s->policy.allow_unfenced = s->kind && strcmp(s->kind, "redis") == 0;
+    }
     struct json_object *list = fo__get(map, "members");
     struct json_object *names = json_object_new_object();
 
@@ -354,8 +396,9 @@ static const struct fo_cfg_field fo__service_fields[] = {
      .doc = "at least one"},
     {FO__F(FO_CFG_SECTION, check), .off = FO__SV(check), .flags = FO_CFG_REQUIRED,
      .sub = &fo__check_table, .doc = "how every member is checked"},
-    {FO__F(FO_CFG_JSON, failover), .off = FO__SV(failover),
-     .doc = "failover policy (kept as written for the failover engine)"},
+    {FO__F(FO_CFG_SECTION, failover), .off = FO__SV(policy), .aux = FO__SV(policy.present),
+     .flags = FO_CFG_ABSENT | FO_CFG_HAS_AUX, .sub = &fo__failover_table,
+     .doc = "failover policy (omit to only watch the service)"},
 };
 static const struct fo_cfg_table fo__service_table = {
     .name = "service",

@@ -493,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_json_input),
         cmocka_unit_test(test_check_def_same),
         cmocka_unit_test(test_doc),
+        cmocka_unit_test(test_failover_policy),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

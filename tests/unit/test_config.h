@@ -54,6 +54,7 @@ void test_example(void **state);
 void test_defaults(void **state);
 void test_wrong_types(void **state);
 void test_unknown_keys(void **state);
+void test_failover_policy(void **state);
 void test_missing_required(void **state);
 void test_duplicates(void **state);
 void test_check_timing(void **state);

@@ -100,6 +100,13 @@ void test_example(void **state)
     assert_string_equal(json_object_get_string(v), "16MiB");
     assert_true(json_object_object_get_ex(db->failover, "runbook", &v));
     assert_string_equal(json_object_get_string(v), "postgres-failover");
+    assert_true(db->policy.present);
+    assert_string_equal(db->policy.runbook, "postgres-failover");
+    assert_int_equal(db->policy.max_lag, 16u << 20);
+    assert_int_equal(db->policy.cooldown_ms, 600000);
+    assert_int_equal(db->policy.deadline_ms, 300000); /* DESIGN.md rule 4's default */
+    assert_true(db->policy.automatic);
+    assert_false(db->policy.allow_unfenced);
 
     /* where: the params mapping, which starts at its first key. */
     char want[600], got[600];
@@ -287,6 +294,52 @@ void test_unknown_keys(void **state)
                   "intervall",
                   "services.db.check.intervall: unknown key 'intervall' (did you "
                   "mean 'interval'?)");
+}
+
+/* The failover policy is read and checked now (DESIGN.md rules 4-6, 10), acted on later. */
+void test_failover_policy(void **state)
+{
+    char *errs = NULL;
+    struct fo_agentcfg *c = load(AGENT "services:\n  cache:\n    kind: redis\n    members:\n"
+                                       "      - {name: r1, zone: z1, address: \"127.0.0.1:6379\"}\n"
+                                       "    check: {type: redis}\n"
+                                       "    failover: {runbook: redis-failover, auto: false}\n"
+                                       "  web:\n    kind: tcp\n    members:\n"
+                                       "      - {name: w1, zone: z1, address: \"127.0.0.1:80\"}\n"
+                                       "    check: {type: tcp}\n",
+                                 &errs);
+    assert_non_null(c);
+    const struct fo_service_def *cache = NULL, *web = NULL;
+    for (int i = 0; i < c->nservices; i++) {
+        if (strcmp(c->services[i].name, "cache") == 0)
+            cache = &c->services[i];
+        if (strcmp(c->services[i].name, "web") == 0)
+            web = &c->services[i];
+    }
+    assert_non_null(cache);
+    assert_non_null(web);
+    assert_true(cache->policy.present);
+    assert_false(cache->policy.automatic);
+    assert_true(cache->policy.allow_unfenced); /* the redis default */
+    assert_int_equal(cache->policy.max_failovers, 3);
+    assert_int_equal(cache->policy.window_ms, 3600000);
+    assert_false(web->policy.present); /* only watched */
+    assert_null(web->failover);
+    fo_agentcfg_free(c);
+
+    expect_err_at(AGENT SVC_HEAD "    check: {type: postgres}\n    failover: {runbok: x}\n",
+                  "runbok", "services.db.failover.runbok: unknown key 'runbok'");
+    expect_err_at(AGENT SVC_HEAD "    check: {type: postgres}\n    failover: {cooldown: 5}\n",
+                  "{cooldown", "services.db.failover.runbook: required key 'runbook' is missing");
+    expect_err_at(AGENT SVC_HEAD
+                  "    check: {type: postgres}\n    failover: {runbook: r, cooldown: 5}\n",
+                  "5}", "services.db.failover.cooldown:");
+    expect_err_at(AGENT SVC_HEAD
+                  "    check: {type: postgres}\n    failover: {runbook: r, max_lag: 1.5k}\n",
+                  "1.5k", "services.db.failover.max_lag:");
+    expect_err_at(AGENT SVC_HEAD "    check: {type: postgres}\n"
+                                 "    failover: {runbook: r, cooldown: 2h, window: 1h}\n",
+                  "1h}", "services.db.failover.window: must not be shorter than cooldown");
 }
 
 void test_missing_required(void **state)
