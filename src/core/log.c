@@ -31,19 +31,35 @@ int fo_log_level_parse(const char *s, enum fo_log_level *out)
     return -FO_EINVAL;
 }
 
-int fo_log_setup(enum fo_log_level level, enum fo_log_format format, const char *file)
+int fo_log_open(const char *file, FILE **out)
+{
+    *out = NULL;
+    if (!file)
+        return 0;
+    FILE *f = fopen(file, "a");
+    if (!f)
+        return -errno;
+    setvbuf(f, NULL, _IOLBF, 0);
+    *out = f;
+    return 0;
+}
+
+void fo_log_use(enum fo_log_level level, enum fo_log_format format, FILE *f)
 {
     fo__log.level = level;
     fo__log.format = format;
-    if (file) {
-        FILE *f = fopen(file, "a");
-        if (!f)
-            return -errno;
-        setvbuf(f, NULL, _IOLBF, 0);
-        if (fo__log.out && fo__log.out != stderr)
-            fclose(fo__log.out);
-        fo__log.out = f;
-    }
+    if (fo__log.out && fo__log.out != stderr && fo__log.out != f)
+        fclose(fo__log.out);
+    fo__log.out = f;
+}
+
+int fo_log_setup(enum fo_log_level level, enum fo_log_format format, const char *file)
+{
+    FILE *f;
+    int rc = fo_log_open(file, &f);
+    if (rc < 0)
+        return rc;
+    fo_log_use(level, format, f);
     return 0;
 }
 

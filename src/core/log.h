@@ -9,8 +9,14 @@
 
 enum fo_log_format { FO_LOG_LOGFMT = 0, FO_LOG_JSON = 1 };
 
-/* level: minimum level written; file NULL means stderr. Returns 0 or negative errno. */
+/* level: minimum level written; file NULL means stderr. Returns 0 or negative errno (and then
+ * changes nothing). */
 int fo_log_setup(enum fo_log_level level, enum fo_log_format format, const char *file);
+/* The two halves of fo_log_setup, for a reload that must not fail half-way: open the new file
+ * first (for append, line-buffered; *out NULL for file NULL), then switch to it (NULL: stderr),
+ * closing the old file. Reopening on every reload also follows a rotated log. */
+int fo_log_open(const char *file, FILE **out);
+void fo_log_use(enum fo_log_level level, enum fo_log_format format, FILE *f);
 void fo_log_close(void);
 int fo_log_level_parse(const char *s, enum fo_log_level *out);
 

@@ -145,6 +145,17 @@ static void fo__reload(struct fo_agent *a)
         return;
     }
     fo__override_plugin_dir(cfg, a->plugin_dir);
+    /* everything that can fail comes before anything changes: the log file, then the checks */
+    FILE *logf;
+    int rc = fo_log_open(cfg->log_file, &logf);
+    if (rc < 0) {
+        char *why = fo_xasprintf("log.file %s: %s", cfg->log_file, strerror(-rc));
+        fo_event(FO_LOG_ERROR, "config.reload", "result", "rejected", "file", a->file, "error", why,
+                 "hint", "the previous configuration keeps running", NULL);
+        free(why);
+        fo_agentcfg_free(cfg);
+        return;
+    }
     int n = 0;
     struct fo_service_def *defs = fo_agentcfg_take_services(cfg, &n);
     struct fo_err err = {0};
@@ -154,11 +165,13 @@ static void fo__reload(struct fo_agent *a)
         fo_event(FO_LOG_ERROR, "config.reload", "result", "rejected", "file", a->file, "hint",
                  "the previous configuration keeps running", NULL);
         /* apply left the scheduler running the old checks, and freed defs */
+        if (logf)
+            fclose(logf);
         fo_agentcfg_free(cfg);
         return;
     }
     fo__warn_restart_only(a->cfg, cfg);
-    fo_log_setup(cfg->log_level, cfg->log_format, cfg->log_file);
+    fo_log_use(cfg->log_level, cfg->log_format, logf);
     fo_api_set_tokens(a->api, cfg->tokens, cfg->ntokens);
     if (a->cluster)
         fo_cluster_reload(a->cluster, cfg);

@@ -376,6 +376,44 @@ def test_sighup_reload_keeps_unchanged_and_rejects_bad(agent_factory, banner_ser
     assert st["agent"]["config_hash"] == hash_applied
 
 
+def test_sighup_reload_log_file_is_all_or_nothing(agent_factory, banner_server, tmp_path):
+    """A log file that cannot be opened rejects the whole reload (checks unchanged); a good one
+    takes the logs from then on; removing it sends them back to stderr."""
+    up = f"127.0.0.1:{banner_server.port}"
+    a = agent_factory(services=tcp("alpha", [("m1", up)], interval="300ms"))
+    a.start()
+    a.wait_member("alpha", "m1", "ok", timeout=10)
+
+    a.cfg["log"] = {**a.cfg.get("log", {}), "file": str(tmp_path / "no-such-dir" / "a.log")}
+    a.cfg["services"]["alpha"]["check"]["interval"] = "400ms"
+    a.write_config()
+    a.signal(signal.SIGHUP)
+    wait_for(lambda: log_events(a, "config.reload"), 5, what="the rejected reload")
+    last = log_events(a, "config.reload")[-1]
+    assert "result=rejected" in last and "no-such-dir" in last, last
+    svc = [s for s in a.status()["services"] if s["name"] == "alpha"][0]
+    assert svc["check"]["interval_ms"] == 300, "a rejected reload changed the checks"
+
+    logfile = tmp_path / "agent.log"
+    a.cfg["log"]["file"] = str(logfile)
+    a.write_config()
+    a.signal(signal.SIGHUP)
+    wait_for(lambda: logfile.exists() and "event=config.reload " in logfile.read_text(), 5,
+             what="the applied reload in the new log file")
+    assert "result=applied" in logfile.read_text()
+    assert len(log_events(a, "config.reload")) == 1, "stderr still got the new log lines"
+    svc = [s for s in a.status()["services"] if s["name"] == "alpha"][0]
+    assert svc["check"]["interval_ms"] == 400
+
+    del a.cfg["log"]["file"]
+    a.write_config()
+    a.signal(signal.SIGHUP)
+    wait_for(lambda: len(log_events(a, "config.reload")) == 2, 5,
+             what="the next reload back on stderr")
+    assert "result=applied" in log_events(a, "config.reload")[-1]
+    assert logfile.read_text().count("event=config.reload ") == 1
+
+
 # ---- TILT ----
 
 def watch_tilt(agent, svc, member, timeout):
