@@ -170,6 +170,15 @@ typedef void (*fo_sched_result_fn)(const struct fo_sched_member *m, int changed,
 
 /* Also takes a reference on the process's shared HTTP host (http_host.h) for the plugins.
  * Returns NULL when that cannot start (error logged). */
+/* The scheduler's timing rules, pure so that they are tested on a fake clock. A member's first
+ * run is spread over [now, now + interval); after a run planned at base the next is planned at
+ * base + interval (a fixed rate: a late tick does not push the later ones), or, after a stall of
+ * more than an interval, at the next point of the same phase after now (missed runs are skipped,
+ * not bunched); each planned run starts up to jitter later. rnd: any 64-bit random value. */
+int64_t fo_sched_plan_first(int64_t now_ms, uint32_t interval_ms, uint64_t rnd);
+int64_t fo_sched_plan_next(int64_t base_ms, uint32_t interval_ms, int64_t now_ms);
+int64_t fo_sched_plan_due(int64_t base_ms, uint32_t jitter_ms, uint64_t rnd);
+
 struct fo_sched *fo_sched_new(struct uv_loop_s *loop, const char *plugin_dir);
 /* Loads plugins as needed and validates every check's params (errors name file:line:col).
  * All or nothing: on error nothing changes and err says why. Members whose check definition is

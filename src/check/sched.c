@@ -301,12 +301,34 @@ static void fo__on_timeout(uv_timer_t *t)
     fo__finish(m);
 }
 
+/* ---- timing (pure: fo_sched_plan_* take the clock and randomness as arguments) ---- */
+
+int64_t fo_sched_plan_first(int64_t now_ms, uint32_t interval_ms, uint64_t rnd)
+{
+    return now_ms + (int64_t)(rnd % interval_ms);
+}
+
+int64_t fo_sched_plan_next(int64_t base_ms, uint32_t interval_ms, int64_t now_ms)
+{
+    int64_t iv = interval_ms, next = base_ms + iv;
+    /* Late by more than an interval (a stall): skip the missed runs but keep this member's
+     * phase, so that members stay spread instead of all firing together from now on. */
+    if (next <= now_ms)
+        next += ((now_ms - next) / iv + 1) * iv;
+    return next;
+}
+
+int64_t fo_sched_plan_due(int64_t base_ms, uint32_t jitter_ms, uint64_t rnd)
+{
+    return base_ms + (jitter_ms ? (int64_t)(rnd % (jitter_ms + 1ull)) : 0);
+}
+
 static void fo__on_tick(uv_timer_t *t);
 
 static void fo__arm(struct fo__member *m, int64_t now)
 {
     uint32_t jitter = m->pub.service->check.jitter_ms;
-    int64_t due = m->next_base_ms + (jitter ? (int64_t)(fo__rand(m->s) % (jitter + 1ull)) : 0);
+    int64_t due = fo_sched_plan_due(m->next_base_ms, jitter, jitter ? fo__rand(m->s) : 0);
     uv_timer_start(&m->tick, fo__on_tick, due > now ? (uint64_t)(due - now) : 0, 0);
 }
 
@@ -314,13 +336,7 @@ static void fo__on_tick(uv_timer_t *t)
 {
     struct fo__member *m = t->data;
     int64_t now = (int64_t)uv_now(m->s->loop);
-    int64_t iv = m->target.interval_ms;
-    int64_t next = m->next_base_ms + iv;
-    /* Late by more than an interval (a stall): skip the missed runs but keep this member's
-     * phase, so that members stay spread instead of all firing together from now on. */
-    if (next <= now)
-        next += ((now - next) / iv + 1) * iv;
-    m->next_base_ms = next;
+    m->next_base_ms = fo_sched_plan_next(m->next_base_ms, m->target.interval_ms, now);
     fo__arm(m, now);
 
     if (m->in_flight) {
@@ -542,7 +558,7 @@ static void fo__commit(struct fo_sched *s, struct fo_service_def *defs, int n, s
             m->timeout.data = m;
             m->timers_live = 1;
             /* Spread first runs over one interval: 10 000 members must not start together. */
-            m->next_base_ms = now + (int64_t)(fo__rand(s) % m->target.interval_ms);
+            m->next_base_ms = fo_sched_plan_first(now, m->target.interval_ms, fo__rand(s));
             fo__arm(m, now);
         }
     }

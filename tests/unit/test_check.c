@@ -1,4 +1,5 @@
-/* Unit tests of the check engine, pure parts: status names, hysteresis tables, member state and
+/* Unit tests of the check engine, pure parts: status names, hysteresis tables, member state,
+ * scheduling and
  * TILT on a fake clock; and main(). The loop tests (scheduler with the scripted fake plugin,
  * shared HTTP host) are in test_check_loop.c, part of the same program. */
 #include <setjmp.h>
@@ -181,6 +182,53 @@ static void test_state_record(void **state)
 
 /* ---- TILT on a fake clock ---- */
 
+/* ---- scheduling on a fake clock ---- */
+
+/* A member's runs driven by a fake clock: each tick comes `late[i]` ms after the run was due
+ * (the loop's lateness), and the plan says when the next one is. */
+static void test_plan_fixed_rate_and_stall(void **state)
+{
+    const uint32_t iv = 1000;
+    int64_t base = fo_sched_plan_first(50000, iv, 12345);
+    assert_int_equal(base, 50000 + 12345 % 1000);
+    /* a late tick does not push the later ones: runs stay on base + k*interval */
+    int64_t now = base;
+    for (int k = 1; k <= 20; k++) {
+        now = base + (k % 3) * 37; /* up to 74 ms late */
+        int64_t next = fo_sched_plan_next(base, iv, now);
+        assert_int_equal(next, base + iv);
+        base = next;
+    }
+    assert_int_equal(base, 50000 + 345 + 20 * 1000);
+    /* a stall of 3.5 intervals: the missed runs are skipped, not bunched, and the phase stays */
+    int64_t phase = base % iv;
+    now = base + 3500;
+    int64_t next = fo_sched_plan_next(base, iv, now);
+    assert_true(next > now && next <= now + iv);
+    assert_int_equal(next % iv, phase);
+    assert_int_equal(next, base + 4000);
+    /* exactly one interval late: the next run is the following point, not now */
+    assert_int_equal(fo_sched_plan_next(base, iv, base + iv), base + 2 * iv);
+}
+
+static void test_plan_spread_and_jitter(void **state)
+{
+    uint64_t rng = 88172645463325252ull;
+    int seen[10] = {0};
+    for (int i = 0; i < 10000; i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        int64_t first = fo_sched_plan_first(7000, 500, rng);
+        assert_in_range(first, 7000, 7499);
+        seen[(first - 7000) / 50]++;
+        int64_t due = fo_sched_plan_due(first, 100, rng >> 3);
+        assert_in_range(due - first, 0, 100);
+    }
+    /* first runs spread over the whole interval: no tenth of it gets under half its share */
+    for (int b = 0; b < 10; b++)
+        assert_true(seen[b] > 500);
+    assert_int_equal(fo_sched_plan_due(1234, 0, 99999), 1234);
+}
+
 static void test_tilt_stall(void **state)
 {
     struct fo_tilt t;
@@ -271,6 +319,8 @@ int main(void)
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_hyst_table),
         cmocka_unit_test(test_state_record),
+        cmocka_unit_test(test_plan_fixed_rate_and_stall),
+        cmocka_unit_test(test_plan_spread_and_jitter),
         cmocka_unit_test(test_tilt_stall),
         cmocka_unit_test(test_tilt_wall_jumps),
         cmocka_unit_test(test_tilt_covers),
