@@ -1,6 +1,6 @@
 /* Unit tests of the check engine, pure parts: status names, hysteresis tables, member state,
- * scheduling and TILT on a fake clock; and main(). The loop tests (scheduler with the scripted fake plugin,
- * shared HTTP host) are in test_check_loop.c, part of the same program. */
+ * scheduling and TILT on a fake clock; and main(). The loop tests (scheduler with the scripted fake
+ * plugin, shared HTTP host) are in test_check_loop.c, part of the same program. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
