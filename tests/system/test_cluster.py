@@ -774,7 +774,7 @@ def test_full_disk_on_the_leader_silences_it_and_the_others_go_on(small_disks, m
     assert len(set(c.heads().values())) == 1, c.heads()
 
 
-# ---- a proposal overtaken by a snapshot (kept last: it shows an open daemon bug) ----
+# ---- a proposal overtaken by a snapshot is still answered ----
 
 def test_note_on_isolated_leader_is_answered_when_a_snapshot_overtakes_it(make_cluster):
     """POST /v1/note promises 200, 409, 503 (lost) or 504 within 5 s. Here the isolated
