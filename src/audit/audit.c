@@ -496,6 +496,11 @@ int fo_audit_sync(struct fo_audit *a)
     return fdatasync(a->fd) < 0 ? -errno : 0;
 }
 
+int fo_audit_fd(const struct fo_audit *a)
+{
+    return a->fd;
+}
+
 uint64_t fo_audit_head_index(const struct fo_audit *a)
 {
     return a->head_index;

@@ -29,6 +29,8 @@ int fo_audit_append(struct fo_audit *a, uint64_t index, uint64_t term, int64_t t
                     const char *actor, const char *action, struct json_object *details);
 /* Flushes and fdatasyncs what was appended. */
 int fo_audit_sync(struct fo_audit *a);
+/* The file's descriptor, for an fdatasync off the loop (fo_raft_aio_sync_fd). */
+int fo_audit_fd(const struct fo_audit *a);
 /* The last record in the file. */
 uint64_t fo_audit_head_index(const struct fo_audit *a);
 const char *fo_audit_head_hash(const struct fo_audit *a);

@@ -198,6 +198,9 @@ int fo_raft_aio_meta_store(struct fo_raft_aio *aio, const struct fo_raft_meta *m
 /* The data is copied. */
 int fo_raft_aio_snap_save(struct fo_raft_aio *aio, uint64_t index, uint64_t term, const void *data,
                           size_t len, unsigned keep, fo_raft_aio_cb cb, void *arg);
+/* fdatasync of another file, in queue order, off the loop: the audit log before a compaction
+ * drops the entries its records come from. fd is duplicated (the caller may close its own). */
+int fo_raft_aio_sync_fd(struct fo_raft_aio *aio, int fd, fo_raft_aio_cb cb, void *arg);
 /* Message of the operation whose callback is running, "" if it succeeded. */
 const char *fo_raft_aio_errmsg(const struct fo_raft_aio *aio);
 /* Lets every queued operation finish, then calls cb (may be NULL) and frees AIO. Call it once;

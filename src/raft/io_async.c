@@ -5,8 +5,11 @@
  * was asked: a log reset queued behind a snapshot save that failed never runs. */
 #include "raft/io.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum fo__aio_kind {
     FO__AIO_APPEND,
@@ -15,6 +18,7 @@ enum fo__aio_kind {
     FO__AIO_COMPACT,
     FO__AIO_META,
     FO__AIO_SNAP,
+    FO__AIO_SYNC_FD,
     FO__AIO_CLOSE,
 };
 
@@ -32,6 +36,7 @@ struct fo__aio_op {
     unsigned char *data; /* SNAP */
     size_t len;
     unsigned keep;
+    int fd; /* SYNC_FD: our duplicate */
     /* results, written by the work thread */
     int status;
     uint64_t durable;
@@ -71,6 +76,8 @@ static void fo__aio_op_free(struct fo__aio_op *op)
 {
     fo_raft_entries_free(op->entries, op->n);
     free(op->data);
+    if (op->fd >= 0)
+        close(op->fd);
     free(op);
 }
 
@@ -118,6 +125,10 @@ static void fo__aio_work(uv_work_t *w)
         break;
     case FO__AIO_SNAP:
         rc = fo_raft_snap_save(aio->dir, op->index, op->term, op->data, op->len, op->keep, &err);
+        break;
+    case FO__AIO_SYNC_FD:
+        if (fdatasync(op->fd) < 0)
+            rc = fo_err_set(&err, -FO_EFSYNC, "fdatasync: %s", strerror(errno));
         break;
     case FO__AIO_CLOSE:
         break;
@@ -209,6 +220,7 @@ static struct fo__aio_op *fo__aio_op_new(enum fo__aio_kind kind, void *arg)
     struct fo__aio_op *op = fo_xcalloc(1, sizeof(*op));
     op->kind = kind;
     op->arg = arg;
+    op->fd = -1;
     return op;
 }
 
@@ -267,6 +279,17 @@ int fo_raft_aio_compact(struct fo_raft_aio *aio, uint64_t upto, fo_raft_aio_cb c
     struct fo__aio_op *op = fo__aio_op_new(FO__AIO_COMPACT, arg);
     op->cb = cb;
     op->index = upto;
+    return fo__aio_submit(aio, op);
+}
+
+int fo_raft_aio_sync_fd(struct fo_raft_aio *aio, int fd, fo_raft_aio_cb cb, void *arg)
+{
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0)
+        return -FO_EIO;
+    struct fo__aio_op *op = fo__aio_op_new(FO__AIO_SYNC_FD, arg);
+    op->cb = cb;
+    op->fd = dup;
     return fo__aio_submit(aio, op);
 }
 

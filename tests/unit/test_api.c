@@ -68,8 +68,10 @@ static void fake_build(void)
     s->check = (struct fo_check_def){
         .type = "postgres", .interval_ms = 1000, .timeout_ms = 800, .rise = 2, .fall = 3};
     F.mdef[0][0] = (struct fo_member_def){
-        "pg1", "eu-west-1a", "host=127.0.0.1 port=5432 password='s3 \\'x' user=fo", NULL, 0, 100};
-    F.mdef[0][1] = (struct fo_member_def){"pg2", "eu-west-1b", "127.0.0.1:5433", tags_pg2, 2, 90};
+        "pg1", "eu-west-1a", "host=127.0.0.1 port=5432 password='s3 \\'x' user=fo", NULL, 0,
+        100,   NULL};
+    F.mdef[0][1] =
+        (struct fo_member_def){"pg2", "eu-west-1b", "127.0.0.1:5433", tags_pg2, 2, 90, NULL};
     s->members = F.mdef[0];
     s->nmembers = F.nmem[0] = 2;
     struct fo_member_state *st = &F.mem[0][0].state;
@@ -107,7 +109,7 @@ static void fake_build(void)
     s->check = (struct fo_check_def){
         .type = "tcp", .interval_ms = 500, .timeout_ms = 200, .rise = 1, .fall = 1};
     F.mdef[1][0] =
-        (struct fo_member_def){"m1", "z1", "redis://:hunter2@127.0.0.1:6379/0", NULL, 0, 0};
+        (struct fo_member_def){"m1", "z1", "redis://:hunter2@127.0.0.1:6379/0", NULL, 0, 0, NULL};
     s->members = F.mdef[1];
     s->nmembers = F.nmem[1] = 1;
     F.mem[1][0].state.hyst.status = FO_STATUS_CRITICAL;

@@ -26,7 +26,7 @@
 #include "core/log.h"
 
 /* One service with one member, enough for /v1/status and /metrics to have content. */
-static struct fo_member_def one_def = {"pg1", "z1", "127.0.0.1:5432", NULL, 0, 100};
+static struct fo_member_def one_def = {"pg1", "z1", "127.0.0.1:5432", NULL, 0, 100, NULL};
 static struct fo_service_def one_svc = {
     .name = "orders-db", .kind = "postgres", .members = &one_def, .nmembers = 1};
 static struct fo_sched_member one_mem = {.service = &one_svc, .member = &one_def};

@@ -476,7 +476,7 @@ static void test_async_nothing_runs_after_a_failure(void **state)
     unsigned char buf[64];
     struct err_state st = {0};
     struct async_state as = {.next_expected = 1};
-    struct done snap = {&as, 1, 0, 0}, reset = snap, meta = snap;
+    struct done snap = {&as, 1, 0, 0}, reset = snap, meta = snap, sync_other = snap, late = snap;
     assert_int_equal(uv_loop_init(&loop), 0);
     st.aio = fo_raft_aio_new(&loop, dir, log);
     struct fo_raft_entry ok[3] = {mk(1, 1, buf), mk(2, 1, buf), mk(3, 1, buf)};
@@ -484,19 +484,32 @@ static void test_async_nothing_runs_after_a_failure(void **state)
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(as.last_durable, 3);
 
+    /* an outside file synced in queue order (the audit log before a compaction) */
+    char *other = fo_xasprintf("%s/other", dir);
+    int ofd = open(other, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(ofd >= 0);
+    assert_int_equal(write(ofd, "x", 1), 1);
+    assert_int_equal(fo_raft_aio_sync_fd(st.aio, ofd, on_done, &sync_other), 0);
+    close(ofd); /* storage holds its own descriptor */
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(sync_other.status, 0);
+    free(other);
+
     struct fo_raft_entry gap = mk(9, 1, buf); /* the log expects index 4: fails */
     struct fo_raft_meta m = {.term = 7, .voted_for = 3};
     assert_int_equal(fo_raft_aio_append(st.aio, &gap, 1, on_append_err, &st), 0);
     assert_int_equal(fo_raft_aio_snap_save(st.aio, 20, 2, "snap", 4, 2, on_done, &snap), 0);
     assert_int_equal(fo_raft_aio_reset(st.aio, 21, on_log_done, &reset), 0);
     assert_int_equal(fo_raft_aio_meta_store(st.aio, &m, on_done, &meta), 0);
+    assert_int_equal(fo_raft_aio_sync_fd(st.aio, 1, on_done, &late), 0);
     fo_raft_aio_close(st.aio, NULL, NULL);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(st.status, -FO_EINVAL);
     assert_int_equal(snap.status, -FO_EIO);
     assert_int_equal(reset.status, -FO_EIO);
     assert_int_equal(meta.status, -FO_EIO);
-    assert_true(snap.order < reset.order && reset.order < meta.order);
+    assert_int_equal(late.status, -FO_EIO);
+    assert_true(snap.order < reset.order && reset.order < meta.order && meta.order < late.order);
     assert_int_equal(uv_loop_close(&loop), 0);
     fo_raft_log_close(log);
 
