@@ -354,11 +354,13 @@ static void fo__maybe_snapshot(struct fo_cluster *c, uint64_t index, uint64_t te
     if (index - c->last_snapshot < c->snapshot_every)
         return;
     size_t len;
+    /* the audit records the snapshot vouches for are on disk before the log drops them:
+     * storage runs these in order, and nothing after a failed one (no descriptor left for the
+     * sync: no snapshot this time) */
+    if (fo_raft_aio_sync_fd(c->aio, fo_audit_fd(c->audit), fo__on_audit_synced, c) < 0)
+        return;
     char *blob = fo__cluster_snapshot_blob(c, &len);
     if (fo_raft_compact(c->raft, index, blob, (uint32_t)len) == 0) {
-        /* the audit records the snapshot vouches for are on disk before the log drops them:
-         * storage runs these in order, and nothing after a failed one */
-        fo_raft_aio_sync_fd(c->aio, fo_audit_fd(c->audit), fo__on_audit_synced, c);
         fo_raft_aio_snap_save(c->aio, index, term, blob, len, 2, fo__on_snap_saved, c);
         fo_raft_aio_compact(c->aio, index, fo__on_snap_saved, c);
         c->last_snapshot = index;
