@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/agent.h"
+#include "daemon/agentcfg.h"
 
 static void fo__usage(FILE *f)
 {
@@ -19,6 +20,8 @@ static void fo__usage(FILE *f)
             "      --check-config  validate the configuration, print every error, exit 0 or 1\n"
             "      --bootstrap     create the cluster's first voters if the log is empty\n"
             "      --plugin-dir DIR  load plugins from DIR instead of the configured plugin_dir\n"
+            "      --config-keys   print every configuration key with its type, default and "
+            "meaning\n"
             "  -V, --version       print the version\n");
 }
 
@@ -29,6 +32,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'k'},
         {"bootstrap", no_argument, NULL, 'b'},
         {"plugin-dir", required_argument, NULL, 'p'},
+        {"config-keys", no_argument, NULL, 'K'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -50,6 +54,9 @@ int main(int argc, char **argv)
         case 'p':
             plugin_dir = optarg;
             break;
+        case 'K':
+            fo_agentcfg_doc(stdout);
+            return 0;
         case 'V':
             printf("failoverd %s\n", PACKAGE_VERSION);
             return 0;

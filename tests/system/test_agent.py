@@ -144,6 +144,19 @@ SECRET_OR_PLUGIN = re.compile(r"environment variable \S+ is not set|cannot read 
                               r"cannot load check plugin")
 
 
+@needs_agent
+def test_config_keys_reference():
+    """--config-keys prints the schema the parser uses: every key once, with type and default."""
+    r = run([FAILOVERD, "--config-keys"])
+    assert r.returncode == 0, r
+    keys = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
+    assert "duration" in keys["services.NAME.check.interval"]
+    assert "default 1s" in keys["services.NAME.check.interval"]
+    assert "required" in keys["services.NAME.failover.runbook"]
+    assert "cluster.election_timeout_min" in keys
+    assert len(keys) == len([ln for ln in r.stdout.splitlines() if ln.strip()]), "a key twice"
+
+
 @pytest.mark.skipif(not _built("postgres", "redis", "http", "jsonrpc", "tcp", "exec"),
                     reason="failoverd or a check plugin is not built")
 def test_check_config_example(tmp_path):
