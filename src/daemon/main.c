@@ -28,14 +28,10 @@ static void fo__usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, 'k'},
-        {"bootstrap", no_argument, NULL, 'b'},
-        {"plugin-dir", required_argument, NULL, 'p'},
-        {"config-keys", no_argument, NULL, 'K'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+        {"bootstrap", no_argument, NULL, 'b'},    {"plugin-dir", required_argument, NULL, 'p'},
+        {"config-keys", no_argument, NULL, 'K'},  {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *file = "/etc/failoverd/failoverd.yaml", *plugin_dir = NULL;
     int check_only = 0, bootstrap = 0, c;
