@@ -247,8 +247,9 @@ def test_three_agents_one_leader_identical_audit_and_ctl(make_cluster):
 
 # ---- 2. kill -9 the leader (namespaces) ----
 
-def test_kill_leader_elects_new_one_without_losing_commits(make_cluster):
-    c = make_cluster(3, net=True).start()
+@pytest.mark.parametrize("n", [3, 5])
+def test_kill_leader_elects_new_one_without_losing_commits(make_cluster, n):
+    c = make_cluster(n, net=True).start()
     c.wait_leader(timeout=10)
     acked = {f"t2-pre-{i}": c.note(f"t2-pre-{i}")["index"] for i in range(3)}
     for rnd in range(2):  # the second round kills a leader next to a restarted agent
@@ -322,8 +323,9 @@ def test_minority_partition_cannot_commit_and_heals(make_cluster):
 
 # ---- 4. the leader partitioned away (namespaces) ----
 
-def test_isolated_leader_steps_down_and_no_commit_is_lost(make_cluster):
-    c = make_cluster(3, net=True).start()
+@pytest.mark.parametrize("n", [3, 5])
+def test_isolated_leader_steps_down_and_no_commit_is_lost(make_cluster, n):
+    c = make_cluster(n, net=True).start()
     old = c.wait_leader(timeout=10)
     term0 = c.term(old)
     acked = {f"t4-pre-{i}": c.note(f"t4-pre-{i}")["index"] for i in range(3)}
