@@ -516,6 +516,9 @@ static void fo__free_svcs(struct fo__svc *svcs, int n)
 
 static void fo__commit(struct fo_sched *s, struct fo_service_def *defs, int n, struct fo__prep *p)
 {
+    /* Preparing thousands of members takes a while: spread the first runs from the real now,
+     * or they are all overdue and start in one burst. */
+    uv_update_time(s->loop);
     int64_t now = (int64_t)uv_now(s->loop);
     int kept = 0, stopped = 0, total = 0;
     uint32_t longest = 0;
