@@ -3,6 +3,7 @@
  * (CURLOPT_PRIVATE is the plugins'), with recycled nodes: a warm transfer allocates nothing. */
 #include <curl/curl.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdlib.h>
 
 #include "check/http_host.h"
@@ -265,6 +266,16 @@ int fo_http_host_init(uv_loop_t *loop)
     h->refs = 1;
     fo__h = h;
     return 0;
+}
+
+void fo_http_host_keep(size_t members)
+{
+    struct fo__http *h = fo__h;
+    if (!h)
+        return;
+    /* Room for redirects and for connections still closing after a reload. */
+    size_t n = members + members / 8 + 16;
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)(n > LONG_MAX ? LONG_MAX : n));
 }
 
 int fo_http_host_start(void *easy, fo_http_done_fn done, void *arg)

@@ -20,6 +20,11 @@ int fo_http_host_start(void *easy, fo_http_done_fn done, void *arg);
 /* Stops a running transfer; done will not be called. No effect when easy is not running.
  * Not from inside one of libcurl's own callbacks (write, header...), as libcurl forbids. */
 void fo_http_host_cancel(void *easy);
+/* Sizes the shared connection cache for `members` checks (each holds at most one connection
+ * between runs). libcurl's default keeps only 4 per transfer in flight: with a thousand members
+ * checked a few at a time, nearly every run would open (and for HTTPS, handshake) a new
+ * connection. No effect without a host. */
+void fo_http_host_keep(size_t members);
 /* Transfers running now (for metrics and tests). */
 int fo_http_host_running(void);
 /* Drops a reference; the last one stops every transfer (without done) and closes the handles

@@ -567,6 +567,7 @@ static void fo__commit(struct fo_sched *s, struct fo_service_def *defs, int n, s
     }
     free(p->fresh);
     memset(p, 0, sizeof(*p));
+    fo_http_host_keep((size_t)total);
     s->tilt.stable_ms = 3 * (int64_t)longest;
     if (s->tilt.stable_ms < FO_TILT_STABLE_MIN_MS)
         s->tilt.stable_ms = FO_TILT_STABLE_MIN_MS;
