@@ -75,6 +75,7 @@ struct fo_api {
     uv_loop_t *loop;
     uv_poll_t poll;
     uv_timer_t timer;
+    uv_idle_t idle; /* runs MHD again next turn for yielded streams */
     struct MHD_Daemon *mhd;
     char *listen;
     int port;
@@ -90,7 +91,8 @@ struct fo_api {
     int closing;
     int in_run;
     int open_handles;
-    struct fo__ctx *deferred; /* list of suspended requests */
+    struct fo__ctx *deferred;   /* list of suspended requests */
+    struct fo__stream *yielded; /* streams suspended in this MHD_run; resumed after it */
     uint64_t next_id;
     uint64_t by_code[FO__NCODES];
     uint64_t refused;
@@ -143,12 +145,86 @@ static void fo__count(struct fo_api *api, int code)
         api->by_code[code]++;
 }
 
-/* Queues resp (taking its body) on the connection; extra is an optional header pair. */
+/* A streamed body in flight: what fill made and how much of it was sent. */
+struct fo__stream {
+    struct fo_api_stream s;
+    struct fo_metrics_buf buf;
+    size_t sent;
+    int last;   /* fill said the part in buf is the last */
+    int filled; /* fill ran since the connection was last resumed */
+    struct fo_api *api;
+    struct MHD_Connection *conn;
+    struct fo__stream *ynext;
+};
+
+/* MHD asks for more as long as the client reads, all within one MHD_run when the client is
+ * fast (its "fast track"): a 16 MiB /metrics would again be made in one loop turn. So each
+ * stream gets one fill per MHD_run: past that its connection is suspended, and fo__run resumes
+ * it for the next turn, after the loop has run checks. */
+static ssize_t fo__stream_read(void *cls, uint64_t pos, char *out, size_t max)
+{
+    struct fo__stream *st = cls;
+    (void)pos;
+    while (st->sent >= st->buf.len) {
+        if (st->last)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (st->filled) {
+            MHD_suspend_connection(st->conn);
+            st->ynext = st->api->yielded;
+            st->api->yielded = st;
+            return 0;
+        }
+        st->filled = 1;
+        st->buf.len = st->sent = 0;
+        int rc = st->s.fill(st->s.state, &st->buf);
+        if (rc < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        st->last = rc == 0;
+    }
+    size_t n = st->buf.len - st->sent;
+    if (n > max)
+        n = max;
+    memcpy(out, st->buf.data + st->sent, n);
+    st->sent += n;
+    return (ssize_t)n;
+}
+
+static void fo__stream_free(void *cls)
+{
+    struct fo__stream *st = cls;
+    if (st->s.done)
+        st->s.done(st->s.state);
+    fo_metrics_buf_free(&st->buf);
+    free(st);
+}
+
+/* Ends resp's stream unsent (an error answer or a closed connection). */
+static void fo__stream_drop(struct fo_api_resp *resp)
+{
+    if (resp->stream.fill && resp->stream.done)
+        resp->stream.done(resp->stream.state);
+    memset(&resp->stream, 0, sizeof(resp->stream));
+}
+
+/* Queues resp (taking its body or stream) on the connection; extra is an optional header
+ * pair. */
 static enum MHD_Result fo__queue(struct fo__ctx *c, struct fo_api_resp *resp, const char *hname,
                                  const char *hvalue)
 {
     struct MHD_Response *r;
-    if (resp->body && resp->len)
+    if (resp->stream.fill) {
+        struct fo__stream *st = fo_xcalloc(1, sizeof(*st));
+        st->s = resp->stream;
+        st->api = c->api;
+        st->conn = c->conn;
+        memset(&resp->stream, 0, sizeof(resp->stream));
+        free(resp->body);
+        /* the block size is MHD's buffer for one read; fill's parts may be larger */
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FO_API_STREAM_PART, fo__stream_read,
+                                              st, fo__stream_free);
+        if (!r)
+            fo__stream_free(st);
+    } else if (resp->body && resp->len)
         r = MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE);
     else {
         free(resp->body);
@@ -427,6 +503,7 @@ static enum MHD_Result fo__dispatch(struct fo__ctx *c)
     r->fn(&c->req, &resp, r->arg);
     if (c->state == FO__DEFERRED) {
         free(resp.body);
+        fo__stream_drop(&resp);
         MHD_suspend_connection(c->conn);
         return MHD_YES;
     }
@@ -513,6 +590,7 @@ static void fo__on_completed(void *cls, struct MHD_Connection *conn, void **con_
     if (c->state == FO__DEFERRED)
         fo__unlink_deferred(c);
     free(c->resp.body);
+    fo__stream_drop(&c->resp);
     free(c->body);
     free(c->method);
     free(c->path);
@@ -536,6 +614,7 @@ uint64_t fo_api_defer(struct fo_api_req *req)
 }
 
 static void fo__on_timer(uv_timer_t *t);
+static void fo__on_idle(uv_idle_t *h);
 
 static void fo__resume(struct fo__ctx *c, struct fo_api_resp *resp)
 {
@@ -544,6 +623,7 @@ static void fo__resume(struct fo__ctx *c, struct fo_api_resp *resp)
     if (c->resp.code < 100 || c->resp.code > 599)
         c->resp.code = 500;
     resp->body = NULL;
+    memset(&resp->stream, 0, sizeof(resp->stream));
     c->state = FO__REPLIED;
     MHD_resume_connection(c->conn);
 }
@@ -556,6 +636,7 @@ int fo_api_reply(struct fo_api *api, uint64_t id, struct fo_api_resp *resp)
     if (!c) {
         free(resp->body);
         resp->body = NULL;
+        fo__stream_drop(resp);
         return -FO_ENOENT;
     }
     fo__resume(c, resp);
@@ -590,6 +671,20 @@ static void fo__arm_timer(struct fo_api *api)
         uv_timer_stop(&api->timer);
 }
 
+/* Resumes the streams that used their part for this MHD_run; true if there were any. */
+static int fo__resume_yielded(struct fo_api *api)
+{
+    int any = api->yielded != NULL;
+    while (api->yielded) {
+        struct fo__stream *st = api->yielded;
+        api->yielded = st->ynext;
+        st->ynext = NULL;
+        st->filled = 0;
+        MHD_resume_connection(st->conn);
+    }
+    return any;
+}
+
 static void fo__run(struct fo_api *api)
 {
     if (!api->mhd)
@@ -599,6 +694,9 @@ static void fo__run(struct fo_api *api)
     api->in_run--;
     if (api->closing)
         fo__finish_close(api);
+    else if (fo__resume_yielded(api))
+        /* not a 0 ms timer: libuv would run it in this same timer phase, before any I/O */
+        uv_idle_start(&api->idle, fo__on_idle);
     else
         fo__arm_timer(api);
 }
@@ -611,6 +709,12 @@ static void fo__on_poll(uv_poll_t *p, int status, int events)
 static void fo__on_timer(uv_timer_t *t)
 {
     fo__run(t->data);
+}
+
+static void fo__on_idle(uv_idle_t *h)
+{
+    uv_idle_stop(h);
+    fo__run(h->data);
 }
 
 static void fo__mhd_log(void *cls, const char *fmt, va_list ap)
@@ -768,9 +872,11 @@ int fo_api_start(struct fo_api *api, struct fo_err *err)
         goto fail;
     }
     uv_timer_init(api->loop, &api->timer);
+    uv_idle_init(api->loop, &api->idle);
     api->poll.data = api;
     api->timer.data = api;
-    api->open_handles = 2;
+    api->idle.data = api;
+    api->open_handles = 3;
     api->started = 1;
     uv_poll_start(&api->poll, UV_READABLE, fo__on_poll);
     fo__arm_timer(api);
@@ -824,8 +930,10 @@ static void fo__finish_close(struct fo_api *api)
         }
         api->in_run++;
         MHD_run(api->mhd);
+        fo__resume_yielded(api);
         MHD_run(api->mhd);
         api->in_run--;
+        fo__resume_yielded(api); /* MHD must not be stopped with suspended connections */
     }
     if (api->started) {
         /* close the poll handle before MHD closes the epoll fd it watches */
@@ -833,6 +941,8 @@ static void fo__finish_close(struct fo_api *api)
         uv_close((uv_handle_t *)&api->poll, fo__on_closed);
         uv_timer_stop(&api->timer);
         uv_close((uv_handle_t *)&api->timer, fo__on_closed);
+        uv_idle_stop(&api->idle);
+        uv_close((uv_handle_t *)&api->idle, fo__on_closed);
     }
     if (api->mhd) {
         MHD_stop_daemon(api->mhd);

@@ -13,6 +13,7 @@
 
 struct uv_loop_s;
 struct json_object;
+struct fo_metrics_buf;
 
 #define FO_API_BODY_MAX_DEFAULT     (64 * 1024)
 #define FO_API_CONN_LIMIT_DEFAULT   256
@@ -45,12 +46,28 @@ struct fo_api_req {
     void *fo__ctx;
 };
 
-/* What a handler answers. body is malloc'd and owned by the server once set. */
+/* A body made while the client reads it, for answers too big to build in one loop turn
+ * (/metrics and /v1/status at thousands of members). The server calls fill whenever it has sent
+ * what the last call made, so the loop runs checks between calls: each call appends a part
+ * (about FO_API_STREAM_PART bytes; any size works) to out and returns 1 while more follows, 0
+ * after the last part, or -1 to cut the answer off (the client sees an unterminated chunked
+ * body, never a complete-looking one). done(state) is called exactly once: after the end, when
+ * the client goes away, or when the answer is never sent. */
+#define FO_API_STREAM_PART (32 * 1024)
+struct fo_api_stream {
+    int (*fill)(void *state, struct fo_metrics_buf *out);
+    void (*done)(void *state);
+    void *state;
+};
+
+/* What a handler answers. body is malloc'd and owned by the server once set. When stream.fill
+ * is set the body comes from it instead (body must then be NULL). */
 struct fo_api_resp {
     int code;
     const char *content_type; /* static string; NULL: application/json */
     char *body;
     size_t len;
+    struct fo_api_stream stream;
 };
 
 typedef void (*fo_api_handler_fn)(struct fo_api_req *req, struct fo_api_resp *resp, void *arg);
@@ -77,8 +94,8 @@ void fo_api_close(struct fo_api *api);
 /* Called from a handler: the answer comes later through fo_api_reply(api, id, ...); the resp
  * argument of the handler is then ignored. Returns the id (never 0). */
 uint64_t fo_api_defer(struct fo_api_req *req);
-/* Answers a deferred request; takes resp->body. Returns -FO_ENOENT when the request is gone
- * (server closed). */
+/* Answers a deferred request; takes resp->body (or resp->stream). Returns -FO_ENOENT when the
+ * request is gone (server closed). */
 int fo_api_reply(struct fo_api *api, uint64_t id, struct fo_api_resp *resp);
 
 /* Response helpers. fo_api_resp_json takes the reference to o. */

@@ -20,6 +20,8 @@ struct fo_metrics_buf {
 };
 
 void fo_metrics_buf_free(struct fo_metrics_buf *b);
+/* Appends n bytes of s. */
+void fo_metrics_put(struct fo_metrics_buf *b, const char *s, size_t n);
 /* Takes the text out of b (caller frees; never NULL) and leaves b empty. */
 char *fo_metrics_buf_take(struct fo_metrics_buf *b, size_t *len);
 

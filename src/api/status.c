@@ -3,10 +3,12 @@
  * keeps every string valid UTF-8 so that strict JSON readers accept it. */
 #include "api/status.h"
 #include "api/http.h"
+#include "api/metrics.h"
 #include "core/clock.h"
 
 #include <json-c/json.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,11 @@ static const struct fo_tilt *fo__s_tilt(const void *ctx)
     return fo_sched_tilt(ctx);
 }
 
+static uint64_t fo__s_generation(const void *ctx)
+{
+    return fo_sched_generation(ctx);
+}
+
 void fo_checks_src_sched(struct fo_checks_src *src, const struct fo_sched *s)
 {
     src->nservices = fo__s_nservices;
@@ -47,6 +54,7 @@ void fo_checks_src_sched(struct fo_checks_src *src, const struct fo_sched *s)
     src->nmembers = fo__s_nmembers;
     src->member = fo__s_member;
     src->tilt = fo__s_tilt;
+    src->generation = fo__s_generation;
     src->ctx = s;
 }
 
@@ -75,15 +83,14 @@ static struct json_object *fo__iso_or_null(int64_t wall_ms)
     return json_object_new_string(fo_status_iso8601(wall_ms, buf, sizeof(buf)));
 }
 
-/* A double as JSON with a readable text form: `decimals` places with trailing zeros cut, or the
- * shortest text that reads back the same when decimals < 0. Non-finite values become null. */
-static struct json_object *fo__double(double v, int decimals)
+/* A double's text: `decimals` places with trailing zeros cut, or the shortest text that reads
+ * back the same when decimals < 0. Returns 0 (buf untouched) for non-finite values. */
+static int fo__double_text(double v, int decimals, char *buf, size_t n)
 {
-    char buf[48];
     if (!isfinite(v))
-        return NULL;
+        return 0;
     if (decimals >= 0) {
-        snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+        snprintf(buf, n, "%.*f", decimals, v);
         if (strchr(buf, '.')) {
             char *e = buf + strlen(buf) - 1;
             while (*e == '0')
@@ -92,13 +99,20 @@ static struct json_object *fo__double(double v, int decimals)
                 *e = '\0';
         }
         if (strcmp(buf, "-0") == 0)
-            snprintf(buf, sizeof(buf), "0");
+            snprintf(buf, n, "0");
     } else {
-        snprintf(buf, sizeof(buf), "%.15g", v);
+        snprintf(buf, n, "%.15g", v);
         if (strtod(buf, NULL) != v)
-            snprintf(buf, sizeof(buf), "%.17g", v);
+            snprintf(buf, n, "%.17g", v);
     }
-    return json_object_new_double_s(v, buf);
+    return 1;
+}
+
+/* The same as a JSON number; non-finite values become null. */
+static struct json_object *fo__double(double v, int decimals)
+{
+    char buf[48];
+    return fo__double_text(v, decimals, buf, sizeof(buf)) ? json_object_new_double_s(v, buf) : NULL;
 }
 
 /* Copies s into a new JSON string, replacing bytes that are not valid UTF-8 with '?'. */
@@ -306,20 +320,27 @@ static struct json_object *fo__facts(const struct fo_result *r)
     return o;
 }
 
-static struct json_object *fo__history(const struct fo_member_state *st)
+/* The member's history, newest first, as a JSON array written by hand: thousands of members
+ * times 32 samples would otherwise be a json-c object each. Only ASCII is written. */
+static void fo__history(struct fo_metrics_buf *out, const struct fo_member_state *st)
 {
-    struct json_object *a = json_object_new_array();
     int n = st->hist_len < FO_HISTORY_MAX ? st->hist_len : FO_HISTORY_MAX;
+    fo_metrics_put(out, "[", 1);
     for (int k = 0; k < n; k++) {
         int idx = ((st->hist_head - 1 - k) % FO_HISTORY_MAX + FO_HISTORY_MAX) % FO_HISTORY_MAX;
         const struct fo_sample *smp = &st->history[idx];
-        struct json_object *h = json_object_new_object();
-        json_object_object_add(h, "ts", fo__iso_or_null(smp->wall_ms));
-        json_object_object_add(h, "status", json_object_new_string(fo_status_name(smp->status)));
-        json_object_object_add(h, "latency_ms", fo__double(smp->latency_ms, 3));
-        json_object_array_add(a, h);
+        char ts[48] = "null", lat[48] = "null", item[160];
+        if (smp->wall_ms > 0) {
+            ts[0] = '"';
+            fo_status_iso8601(smp->wall_ms, ts + 1, sizeof(ts) - 2);
+            strcat(ts, "\"");
+        }
+        fo__double_text(smp->latency_ms, 3, lat, sizeof(lat));
+        int len = snprintf(item, sizeof(item), "%s{\"ts\":%s,\"status\":\"%s\",\"latency_ms\":%s}",
+                           k ? "," : "", ts, fo_status_name(smp->status), lat);
+        fo_metrics_put(out, item, (size_t)len);
     }
-    return a;
+    fo_metrics_put(out, "]", 1);
 }
 
 static struct json_object *fo__member(const struct fo_member_def *m,
@@ -349,13 +370,12 @@ static struct json_object *fo__member(const struct fo_member_def *m,
     json_object_object_add(o, "runs", json_object_new_uint64(st->runs));
     json_object_object_add(o, "errors", json_object_new_uint64(st->errors));
     json_object_object_add(o, "timeouts", json_object_new_uint64(st->timeouts));
-    json_object_object_add(o, "history", fo__history(st));
-    return o;
+    return o; /* "history" follows, written by fo__history */
 }
 
-static struct json_object *fo__service(const struct fo_checks_src *src, int si)
+/* The service's fields; "members" follows, written member by member. */
+static struct json_object *fo__service(const struct fo_service_def *s)
 {
-    const struct fo_service_def *s = src->service(src->ctx, si);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "name", fo__str_or_null(s->name));
     json_object_object_add(o, "kind", fo__str_or_null(s->kind));
@@ -366,14 +386,6 @@ static struct json_object *fo__service(const struct fo_checks_src *src, int si)
     json_object_object_add(chk, "rise", json_object_new_int(s->check.rise));
     json_object_object_add(chk, "fall", json_object_new_int(s->check.fall));
     json_object_object_add(o, "check", chk);
-    struct json_object *members = json_object_new_array();
-    int n = src->nmembers(src->ctx, si);
-    for (int mi = 0; mi < n; mi++) {
-        const struct fo_sched_member *m = src->member(src->ctx, si, mi);
-        if (m)
-            json_object_array_add(members, fo__member(m->member, &m->state));
-    }
-    json_object_object_add(o, "members", members);
     return o;
 }
 
@@ -407,26 +419,145 @@ static struct json_object *fo__agent(const struct fo_status_src *src, int64_t no
     return o;
 }
 
+/* ---- the document, written part by part ---- */
+
+/* Where a rendering stands. The document is {"agent":..,"cluster":..,"services":[..]} and a
+ * newline; services and members are read by index on every step, never kept across steps. */
+struct fo__scursor {
+    struct fo_status_src src;
+    uint64_t generation; /* of the check engine when rendering began */
+    int64_t now_wall_ms, now_mono_ms;
+    int phase; /* 0: head; 1: services; 2: done */
+    int si;
+    int mi;       /* -1: the service's own fields are not written yet */
+    int swritten; /* services written so far */
+    int mwritten; /* members of service si written so far */
+};
+
+static uint64_t fo__generation(const struct fo_checks_src *c)
+{
+    return c->generation ? c->generation(c->ctx) : 0;
+}
+
+/* Writes o (taking the reference) as compact JSON; with open, without its closing brace so
+ * that more members can follow. */
+static void fo__put_json(struct fo_metrics_buf *out, struct json_object *o, int open)
+{
+    size_t n = 0;
+    const char *t = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (!t)
+        t = "null", n = 4;
+    if (open && n > 0 && t[n - 1] == '}')
+        n--;
+    fo_metrics_put(out, t, n);
+    json_object_put(o);
+}
+
+static void fo__scursor_init(struct fo__scursor *c, const struct fo_status_src *src,
+                             int64_t now_wall_ms, int64_t now_mono_ms)
+{
+    static const struct fo_agent_info none = {0};
+    memset(c, 0, sizeof(*c));
+    c->src = *src;
+    if (!c->src.agent)
+        c->src.agent = &none;
+    c->generation = fo__generation(&c->src.checks);
+    c->now_wall_ms = now_wall_ms;
+    c->now_mono_ms = now_mono_ms;
+    c->mi = -1;
+}
+
+/* Renders until out holds at least `until` bytes or the end. Returns 1 while more follows, 0 at
+ * the end, -1 when the check engine was reloaded since the rendering began. */
+static int fo__sstep(struct fo__scursor *c, struct fo_metrics_buf *out, size_t until)
+{
+    const struct fo_checks_src *ck = &c->src.checks;
+    if (fo__generation(ck) != c->generation)
+        return -1;
+    if (c->phase == 0) {
+        fo_metrics_put(out, "{\"agent\":", 9);
+        fo__put_json(out, fo__agent(&c->src, c->now_wall_ms, c->now_mono_ms), 0);
+        fo_metrics_put(out, ",\"cluster\":", 11);
+        fo__put_json(out, c->src.cluster_json ? c->src.cluster_json(c->src.cluster_arg) : NULL, 0);
+        fo_metrics_put(out, ",\"services\":[", 13);
+        c->phase = 1;
+    }
+    int ns = ck->nservices ? ck->nservices(ck->ctx) : 0;
+    while (c->phase == 1 && c->si < ns) {
+        const struct fo_service_def *s = ck->service(ck->ctx, c->si);
+        if (!s) {
+            c->si++;
+            continue;
+        }
+        int nm = ck->nmembers(ck->ctx, c->si);
+        if (c->mi < 0) {
+            if (c->swritten++)
+                fo_metrics_put(out, ",", 1);
+            fo__put_json(out, fo__service(s), 1);
+            fo_metrics_put(out, ",\"members\":[", 12);
+            c->mi = 0;
+            c->mwritten = 0;
+        }
+        while (c->mi < nm) {
+            const struct fo_sched_member *m = ck->member(ck->ctx, c->si, c->mi++);
+            if (!m)
+                continue;
+            if (c->mwritten++)
+                fo_metrics_put(out, ",", 1);
+            fo__put_json(out, fo__member(m->member, &m->state), 1);
+            fo_metrics_put(out, ",\"history\":", 11);
+            fo__history(out, &m->state);
+            fo_metrics_put(out, "}", 1);
+            if (out->len >= until && c->mi < nm)
+                return 1;
+        }
+        fo_metrics_put(out, "]}", 2);
+        c->si++;
+        c->mi = -1;
+        if (out->len >= until && c->si < ns)
+            return 1;
+    }
+    if (c->phase == 1) {
+        fo_metrics_put(out, "]}\n", 3);
+        c->phase = 2;
+    }
+    return 0;
+}
+
+char *fo_status_text(const struct fo_status_src *src, int64_t now_wall_ms, int64_t now_mono_ms,
+                     size_t *len)
+{
+    struct fo__scursor c;
+    struct fo_metrics_buf out = {0};
+    fo__scursor_init(&c, src, now_wall_ms, now_mono_ms);
+    fo__sstep(&c, &out, SIZE_MAX);
+    return fo_metrics_buf_take(&out, len);
+}
+
 struct json_object *fo_status_json(const struct fo_status_src *src, int64_t now_wall_ms,
                                    int64_t now_mono_ms)
 {
-    static const struct fo_agent_info none = {0};
-    struct fo_status_src s = *src;
-    if (!s.agent)
-        s.agent = &none;
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "agent", fo__agent(&s, now_wall_ms, now_mono_ms));
-    json_object_object_add(o, "cluster", s.cluster_json ? s.cluster_json(s.cluster_arg) : NULL);
-    struct json_object *services = json_object_new_array();
-    int n = s.checks.nservices ? s.checks.nservices(s.checks.ctx) : 0;
-    for (int i = 0; i < n; i++)
-        json_object_array_add(services, fo__service(&s.checks, i));
-    json_object_object_add(o, "services", services);
+    char *t = fo_status_text(src, now_wall_ms, now_mono_ms, NULL);
+    struct json_object *o = json_tokener_parse(t);
+    free(t);
     return o;
+}
+
+static int fo__sfill(void *state, struct fo_metrics_buf *out)
+{
+    return fo__sstep(state, out, out->len + FO_API_STREAM_PART);
 }
 
 void fo_status_handler(struct fo_api_req *req, struct fo_api_resp *resp, void *arg)
 {
     const struct fo_status_src *src = arg;
-    fo_api_resp_json(resp, 200, fo_status_json(src, fo_clock_wall_ms(), fo_clock_mono_ms()));
+    (void)req;
+    struct fo__scursor *c = fo_xmalloc(sizeof(*c));
+    fo__scursor_init(c, src, fo_clock_wall_ms(), fo_clock_mono_ms());
+    free(resp->body);
+    resp->body = NULL;
+    resp->code = 200;
+    resp->content_type = "application/json";
+    resp->stream = (struct fo_api_stream){.fill = fo__sfill, .done = free, .state = c};
 }

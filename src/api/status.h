@@ -33,6 +33,8 @@ struct fo_checks_src {
     const struct fo_sched_member *(*member)(const void *ctx, int service, int member);
     const struct fo_tilt *(*tilt)(const void *ctx); /* may return NULL */
     const void *ctx;
+    /* Changes whenever services or members may have been replaced (a reload); NULL: never. */
+    uint64_t (*generation)(const void *ctx);
 };
 
 /* Fills src so that it reads the scheduler s. */
@@ -50,7 +52,11 @@ struct fo_status_src {
     void *cluster_arg;
 };
 
-/* Builds the /v1/status document (new reference). now_* give the render time (uptime). */
+/* The /v1/status document as text (compact JSON and a newline; caller frees), in one go; the
+ * route streams the same text part by part. now_* give the render time (uptime). */
+char *fo_status_text(const struct fo_status_src *src, int64_t now_wall_ms, int64_t now_mono_ms,
+                     size_t *len);
+/* The same parsed (new reference; NULL if it does not parse, which is a bug). */
 struct json_object *fo_status_json(const struct fo_status_src *src, int64_t now_wall_ms,
                                    int64_t now_mono_ms);
 /* Route handler for GET /v1/status; arg is a struct fo_status_src. */

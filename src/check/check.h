@@ -200,6 +200,9 @@ const struct fo_service_def *fo_sched_service(const struct fo_sched *s, int i);
 int fo_sched_nmembers(const struct fo_sched *s, int service);
 const struct fo_sched_member *fo_sched_member(const struct fo_sched *s, int service, int member);
 const struct fo_tilt *fo_sched_tilt(const struct fo_sched *s);
+/* Changes on every apply that succeeds: a reader that walks the members over several loop turns
+ * (a streamed /metrics) checks it to know its indices still mean the same members. */
+uint64_t fo_sched_generation(const struct fo_sched *s);
 /* Stops every timer and run and frees everything once the loop has closed the handles. */
 void fo_sched_close(struct fo_sched *s);
 

@@ -59,7 +59,8 @@ struct fo_sched {
     int nerrors;
     char first_error[256];
     int closing;
-    int pending; /* members and the TILT timer still closing */
+    int pending;         /* members and the TILT timer still closing */
+    uint64_t generation; /* applies committed */
 };
 
 /* What apply/validate build before anything changes. */
@@ -568,6 +569,7 @@ static void fo__commit(struct fo_sched *s, struct fo_service_def *defs, int n, s
     free(p->fresh);
     memset(p, 0, sizeof(*p));
     fo_http_host_keep((size_t)total);
+    s->generation++;
     s->tilt.stable_ms = 3 * (int64_t)longest;
     if (s->tilt.stable_ms < FO_TILT_STABLE_MIN_MS)
         s->tilt.stable_ms = FO_TILT_STABLE_MIN_MS;
@@ -688,6 +690,11 @@ const struct fo_sched_member *fo_sched_member(const struct fo_sched *s, int serv
 const struct fo_tilt *fo_sched_tilt(const struct fo_sched *s)
 {
     return &s->tilt;
+}
+
+uint64_t fo_sched_generation(const struct fo_sched *s)
+{
+    return s->generation;
 }
 
 static void fo__maybe_free_sched(struct fo_sched *s)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/http.h"
 #include "api/metrics.h"
 #include "api/status.h"
 #include "core/log.h"
@@ -28,6 +29,7 @@ struct fake {
     struct fo_sched_member mem[NSVC][NMEM];
     int nmem[NSVC];
     struct fo_tilt tilt;
+    uint64_t generation;
 };
 
 static struct fake F;
@@ -54,8 +56,13 @@ static const struct fo_tilt *f_tilt(const void *ctx)
     return &((const struct fake *)ctx)->tilt;
 }
 
-static const struct fo_checks_src fake_src = {f_nservices, f_service, f_nmembers,
-                                              f_member,    f_tilt,    &F};
+static uint64_t f_generation(const void *ctx)
+{
+    return ((const struct fake *)ctx)->generation;
+}
+
+static const struct fo_checks_src fake_src = {f_nservices, f_service, f_nmembers,  f_member,
+                                              f_tilt,      &F,        f_generation};
 
 #define T0 1714564800123LL /* 2024-05-01T12:00:00.123Z */
 
@@ -485,6 +492,182 @@ static void test_status_json(void **state)
     json_object_put(o);
 }
 
+/* ---- many members: streamed answers of many parts ---- */
+
+#define NMANY 400
+
+static struct fo_service_def many_svc;
+static struct fo_member_def many_def[NMANY];
+static struct fo_sched_member many_mem[NMANY];
+static char many_names[NMANY][16];
+static uint64_t many_gen;
+
+static int m_nservices(const void *ctx)
+{
+    return 1;
+}
+static const struct fo_service_def *m_service(const void *ctx, int i)
+{
+    return &many_svc;
+}
+static int m_nmembers(const void *ctx, int s)
+{
+    return NMANY;
+}
+static const struct fo_sched_member *m_member(const void *ctx, int s, int m)
+{
+    return &many_mem[m];
+}
+static uint64_t m_generation(const void *ctx)
+{
+    return many_gen;
+}
+
+static const struct fo_checks_src many_src = {m_nservices, m_service, m_nmembers,  m_member,
+                                              NULL,        NULL,      m_generation};
+
+static void many_build(void)
+{
+    memset(many_mem, 0, sizeof(many_mem));
+    many_svc = (struct fo_service_def){
+        .name = "edge",
+        .kind = "http",
+        .check = {.type = "http", .interval_ms = 1000, .timeout_ms = 800, .rise = 1, .fall = 1}};
+    for (int i = 0; i < NMANY; i++) {
+        snprintf(many_names[i], sizeof(many_names[i]), "lb%03d", i);
+        many_def[i] = (struct fo_member_def){.name = many_names[i],
+                                             .zone = i % 2 ? "z\"2" : "z1",
+                                             .address = "http://127.0.0.1:8080/health"};
+        struct fo_member_state *st = &many_mem[i].state;
+        st->hyst.status = i % 3 ? FO_STATUS_OK : FO_STATUS_CRITICAL;
+        st->raw = st->hyst.status;
+        st->last.latency_ms = i * 0.25;
+        snprintf(st->last.message, sizeof(st->last.message), "HTTP %d", 200 + i % 5);
+        fo_result_int(&st->last, "code", 200 + i % 5);
+        st->last_wall_ms = T0 + i;
+        st->runs = (uint64_t)i * 7;
+        st->lat_buckets[i % FO_LAT_BUCKETS] = (uint64_t)i;
+        st->lat_sum_ms = i * 1.5;
+        for (int h = 0; h < FO_HISTORY_MAX; h++) {
+            st->history[h].wall_ms = T0 - 1000 * h;
+            st->history[h].status = (h + i) % 4 ? FO_STATUS_OK : FO_STATUS_WARNING;
+            st->history[h].latency_ms = 0.5f * (float)h;
+        }
+        st->hist_head = i % FO_HISTORY_MAX;
+        st->hist_len = FO_HISTORY_MAX;
+        many_mem[i].service = &many_svc;
+        many_mem[i].member = &many_def[i];
+    }
+    many_svc.members = many_def;
+    many_svc.nmembers = NMANY;
+    many_gen = 5;
+}
+
+/* Reads a streamed answer to its end, part by part as the server does; reload_after > 0
+ * reloads the check engine after that many parts. Returns the last fill's result (0: the end,
+ * -1: cut) and the number of parts made. */
+static int drain(struct fo_api_resp *resp, struct fo_metrics_buf *all, int *parts, int reload_after)
+{
+    struct fo_metrics_buf part = {0};
+    int rc;
+    *parts = 0;
+    assert_non_null(resp->stream.fill);
+    assert_null(resp->body);
+    do {
+        part.len = 0;
+        rc = resp->stream.fill(resp->stream.state, &part);
+        ++*parts;
+        if (rc == 1) /* a part is about FO_API_STREAM_PART: never tiny, never all of it */
+            assert_in_range(part.len, FO_API_STREAM_PART, 2 * FO_API_STREAM_PART);
+        if (part.len)
+            fo_metrics_put(all, part.data, part.len);
+        if (*parts == reload_after)
+            many_gen++;
+    } while (rc == 1);
+    resp->stream.done(resp->stream.state);
+    fo_metrics_buf_free(&part);
+    return rc;
+}
+
+static void test_status_stream(void **state)
+{
+    many_build();
+    struct fo_agent_info ai = {.id = "az1", .zone = "z1", .version = "9.9"};
+    struct fo_status_src src = {&ai, many_src, NULL, NULL};
+    struct fo_api_resp resp = {0};
+    struct fo_metrics_buf all = {0};
+    int parts;
+    fo_status_handler(NULL, &resp, &src);
+    assert_int_equal(resp.code, 200);
+    assert_int_equal(drain(&resp, &all, &parts, 0), 0);
+    assert_true(parts > 3);
+    char *streamed = fo_metrics_buf_take(&all, NULL);
+    /* the same document as in one go, past the agent part (which holds the render time) */
+    size_t len;
+    char *whole = fo_status_text(&src, T0, 0, &len);
+    assert_true(len > 4 * FO_API_STREAM_PART);
+    const char *a = strstr(streamed, ",\"cluster\":"), *b = strstr(whole, ",\"cluster\":");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+    struct json_object *j = json_tokener_parse(streamed), *o;
+    assert_non_null(j);
+    assert_string_equal(gets(j, "services.0.members.399.name"), "lb399");
+    assert_string_equal(gets(j, "services.0.members.1.zone"), "z\"2");
+    assert_true(json_object_object_get_ex(j, "services", &o));
+    o = json_object_array_get_idx(o, 0);
+    assert_true(json_object_object_get_ex(o, "members", &o));
+    assert_int_equal(json_object_array_length(o), NMANY);
+    o = json_object_array_get_idx(o, 7);
+    assert_true(json_object_object_get_ex(o, "history", &o));
+    assert_int_equal(json_object_array_length(o), FO_HISTORY_MAX);
+    json_object_put(j);
+    free(streamed);
+    free(whole);
+
+    /* a reload while the answer is half sent cuts it: never a document mixing two configs */
+    fo_status_handler(NULL, &resp, &src);
+    assert_int_equal(drain(&resp, &all, &parts, 1), -1);
+    assert_int_equal(parts, 2);
+    streamed = fo_metrics_buf_take(&all, NULL);
+    j = json_tokener_parse(streamed);
+    assert_null(j);
+    free(streamed);
+}
+
+static void test_metrics_stream(void **state)
+{
+    many_build();
+    struct fo_agent_info ai = {.version = "9.9"};
+    struct fo_status_src src = {&ai, many_src, NULL, NULL};
+    struct fo_api_resp resp = {0};
+    struct fo_metrics_buf all = {0}, one = {0};
+    int parts;
+    int up = 3;
+    fo_metrics_register(emit_peer, &up);
+    fo_metrics_handler(NULL, &resp, &src);
+    assert_int_equal(resp.code, 200);
+    assert_string_equal(resp.content_type, FO_METRICS_CONTENT_TYPE);
+    assert_int_equal(drain(&resp, &all, &parts, 0), 0);
+    assert_true(parts > 3);
+    fo_metrics_render(&one, "9.9", &many_src);
+    char *streamed = fo_metrics_buf_take(&all, NULL), *whole = fo_metrics_buf_take(&one, NULL);
+    assert_string_equal(streamed, whole);                                     /* byte for byte */
+    assert_non_null(strstr(streamed, "failoverd_peer_up{peer=\"az2\"} 3\n")); /* emitters too */
+    assert_non_null(strstr(streamed, "member=\"lb399\""));
+    assert_non_null(strstr(streamed, "zone=\"z\\\"2\""));
+    free(streamed);
+    free(whole);
+
+    fo_metrics_handler(NULL, &resp, &src);
+    assert_int_equal(drain(&resp, &all, &parts, 2), -1);
+    assert_int_equal(parts, 3);
+    streamed = fo_metrics_buf_take(&all, NULL);
+    assert_null(strstr(streamed, "failoverd_peer_up")); /* the end never came */
+    free(streamed);
+    fo_metrics_unregister(emit_peer, &up);
+}
+
 static void test_mask_address(void **state)
 {
     static const char *const cases[][2] = {
@@ -516,7 +699,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_format),   cmocka_unit_test(test_metrics_escaping),
         cmocka_unit_test(test_metrics_register), cmocka_unit_test(test_status_json),
-        cmocka_unit_test(test_mask_address),
+        cmocka_unit_test(test_mask_address),     cmocka_unit_test(test_status_stream),
+        cmocka_unit_test(test_metrics_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

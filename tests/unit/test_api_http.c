@@ -48,8 +48,8 @@ static const struct fo_sched_member *one_member(const void *ctx, int s, int m)
     return &one_mem;
 }
 
-static const struct fo_checks_src one_src = {one_nservices, one_service, one_nmembers,
-                                             one_member,    NULL,        NULL};
+static const struct fo_checks_src one_src = {one_nservices, one_service, one_nmembers, one_member,
+                                             NULL,          NULL,        NULL};
 
 /* The string at a dotted path ("services.0.name"); fails the test when absent. */
 static const char *gets(struct json_object *o, const char *path)
@@ -69,7 +69,7 @@ static const char *gets(struct json_object *o, const char *path)
 struct res {
     long code;
     int curl_rc;
-    char body[32768];
+    char body[262144];
     size_t blen;
     char allow[128];
     char www[128];
@@ -91,6 +91,12 @@ struct srv {
     int port;
     struct res r[24];
     void (*script)(struct srv *s);
+    uv_check_t turn;
+    uint64_t turns;         /* loop iterations so far */
+    int streams_made;       /* streamed answers handed to the server */
+    int streams_done;       /* ... and their done calls */
+    uint64_t fill_turn[16]; /* the loop iteration of each fill of /v1/big */
+    int nfills;
 };
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -190,6 +196,7 @@ static void on_done(uv_async_t *a)
 {
     struct srv *s = a->data;
     fo_api_close(s->api);
+    uv_close((uv_handle_t *)&s->turn, NULL);
     uv_close((uv_handle_t *)&s->done, NULL);
     uv_close((uv_handle_t *)&s->timer, NULL);
 }
@@ -260,6 +267,78 @@ static void rotate_handler(struct fo_api_req *rq, struct fo_api_resp *resp, void
     fo_api_resp_error(resp, 200, "rotated");
 }
 
+/* A streamed body: `parts` parts of FO_API_STREAM_PART bytes, part i all 'a' + i; cut: the
+ * fill after the last part fails instead of ending. */
+struct gen {
+    struct srv *s;
+    int part, parts, cut, record;
+};
+
+#define BIG_PARTS 5
+
+static int gen_fill(void *state, struct fo_metrics_buf *out)
+{
+    struct gen *g = state;
+    if (g->record && g->s->nfills < 16)
+        g->s->fill_turn[g->s->nfills++] = g->s->turns;
+    if (g->part == g->parts)
+        return g->cut ? -1 : 0;
+    char chunk[FO_API_STREAM_PART];
+    memset(chunk, 'a' + g->part, sizeof(chunk));
+    fo_metrics_put(out, chunk, sizeof(chunk));
+    g->part++;
+    return g->part < g->parts || g->cut ? 1 : 0;
+}
+
+static void gen_done(void *state)
+{
+    struct gen *g = state;
+    g->s->streams_done++;
+    free(g);
+}
+
+static void gen_stream(struct srv *s, struct fo_api_resp *resp, int parts, int cut, int record)
+{
+    struct gen *g = calloc(1, sizeof(*g));
+    *g = (struct gen){s, 0, parts, cut, record};
+    s->streams_made++;
+    resp->code = 200;
+    resp->content_type = "text/plain";
+    resp->stream = (struct fo_api_stream){gen_fill, gen_done, g};
+}
+
+static void big_handler(struct fo_api_req *rq, struct fo_api_resp *resp, void *arg)
+{
+    gen_stream(arg, resp, BIG_PARTS, 0, 1);
+}
+
+static void cut_handler(struct fo_api_req *rq, struct fo_api_resp *resp, void *arg)
+{
+    gen_stream(arg, resp, 2, 1, 0);
+}
+
+static void on_stream_timer(uv_timer_t *t)
+{
+    struct srv *s = t->data;
+    struct fo_api_resp resp = {0};
+    gen_stream(s, &resp, 3, 0, 0);
+    s->reply_rc = fo_api_reply(s->api, s->pending, &resp);
+}
+
+/* Deferred; its stream made before defer is dropped, the one in the reply is sent. */
+static void slowstream_handler(struct fo_api_req *rq, struct fo_api_resp *resp, void *arg)
+{
+    struct srv *s = arg;
+    gen_stream(s, resp, 1, 0, 0);
+    s->pending = fo_api_defer(rq);
+    uv_timer_start(&s->timer, on_stream_timer, 20, 0);
+}
+
+static void on_turn(uv_check_t *c)
+{
+    ((struct srv *)c->data)->turns++;
+}
+
 static void serve(struct srv *s, void (*script)(struct srv *))
 {
     assert_int_equal(uv_loop_init(&s->loop), 0);
@@ -285,8 +364,15 @@ static void serve(struct srv *s, void (*script)(struct srv *))
                      -FO_EEXIST);
     assert_int_equal(fo_api_route(s->api, "POST", "/v1/rotate", FO_ROLE_ADMIN, rotate_handler, s),
                      0);
+    assert_int_equal(fo_api_route(s->api, "GET", "/v1/big", FO_ROLE_READ, big_handler, s), 0);
+    assert_int_equal(fo_api_route(s->api, "GET", "/v1/cut", FO_ROLE_READ, cut_handler, s), 0);
+    assert_int_equal(
+        fo_api_route(s->api, "POST", "/v1/slowstream", FO_ROLE_OPERATOR, slowstream_handler, s), 0);
     assert_int_equal(fo_api_start(s->api, &err), 0);
     s->port = fo_api_port(s->api);
+    uv_check_init(&s->loop, &s->turn);
+    s->turn.data = s;
+    uv_check_start(&s->turn, on_turn);
     assert_true(s->port > 0);
     uv_timer_init(&s->loop, &s->timer);
     s->timer.data = s;
@@ -451,6 +537,50 @@ static void test_http_read_token_and_reload(void **state)
     json_object_put(j);
 }
 
+static void script_stream(struct srv *s)
+{
+    req(s, &s->r[0], "GET", "/v1/big", NULL, NULL, 0);
+    req(s, &s->r[1], "GET", "/v1/cut", NULL, NULL, 0);
+    req(s, &s->r[2], "HEAD", "/v1/big", NULL, NULL, 0);
+    req(s, &s->r[3], "POST", "/v1/slowstream", "Bearer s3cret-op", "{}", 2);
+    req(s, &s->r[4], "GET", "/v1/status", NULL, NULL, 0);
+}
+
+/* Streamed bodies arrive whole and in order, part by part over several loop turns; a fill
+ * that fails cuts the answer so that the client sees an error, not a short body; every stream
+ * is finished exactly once, sent or not. */
+static void test_http_stream(void **state)
+{
+    static struct srv s;
+    memset(&s, 0, sizeof(s));
+    serve(&s, script_stream);
+    struct res *r = s.r;
+    assert_int_equal(r[0].curl_rc, 0);
+    assert_int_equal(r[0].code, 200);
+    assert_string_equal(r[0].ctype, "text/plain");
+    assert_int_equal(r[0].blen, BIG_PARTS * FO_API_STREAM_PART);
+    for (size_t i = 0; i < r[0].blen; i++)
+        if (r[0].body[i] != 'a' + (int)(i / FO_API_STREAM_PART))
+            fail_msg("byte %zu is %c", i, r[0].body[i]);
+    /* one part per loop turn, however fast the client reads: the loop runs checks between */
+    assert_true(s.nfills >= BIG_PARTS);
+    for (int i = 1; i < s.nfills; i++)
+        assert_true(s.fill_turn[i] > s.fill_turn[i - 1]);
+    assert_int_not_equal(r[1].curl_rc, 0); /* cut: an unterminated chunked body */
+    assert_int_equal(r[1].code, 200);
+    assert_true(r[1].blen <= 2 * FO_API_STREAM_PART);
+    assert_int_equal(r[2].curl_rc, 0);
+    assert_int_equal(r[2].code, 200);
+    assert_int_equal(r[2].blen, 0);
+    assert_int_equal(r[3].curl_rc, 0);
+    assert_int_equal(r[3].code, 200);
+    assert_int_equal(r[3].blen, 3 * FO_API_STREAM_PART);
+    assert_int_equal(s.reply_rc, 0);
+    assert_int_equal(r[4].code, 200);
+    assert_int_equal(s.streams_made, 5);
+    assert_int_equal(s.streams_done, s.streams_made);
+}
+
 static void test_http_listen_errors(void **state)
 {
     uv_loop_t loop;
@@ -494,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_http_server),
         cmocka_unit_test(test_http_close_with_deferred),
         cmocka_unit_test(test_http_read_token_and_reload),
+        cmocka_unit_test(test_http_stream),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
