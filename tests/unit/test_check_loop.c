@@ -252,8 +252,10 @@ void test_sched_interval(void **state)
      * does not push the later ones (the next gap is shorter), so only the mean is exact */
     assert_in_range(m->state.runs, 8, 11);
     assert_int_equal(n, (int)m->state.runs);
+    /* each gap: never negative; bounded loosely, as this runs on the real loop and a sanitizer
+     * build on a busy 2-core machine saw one 108 ms late tick (the count and mean are exact) */
     for (int i = 1; i < n; i++)
-        assert_in_range(t[i] - t[i - 1], 0, 100);
+        assert_in_range(t[i] - t[i - 1], 0, 250);
     assert_in_range((t[n - 1] - t[0]) / (n - 1), 28, 36);
     assert_int_equal(m->state.hyst.status, FO_STATUS_OK);
 
